@@ -1,0 +1,1 @@
+"""Video data: reading and writing video, synthetic sets, datasets and loaders."""

@@ -1,0 +1,11 @@
+"""Neural-network building blocks: ``Module``, layers, losses, recurrent layers."""
+
+from . import functional, init, utils
+from .layers import *  # noqa: F403
+from .layers import __all__ as _layers_all
+from .module import Module, ModuleList, Parameter, Sequential
+from .recurrent import *  # noqa: F403
+from .recurrent import __all__ as _recurrent_all
+
+__all__ = ["Module", "ModuleList", "Parameter", "Sequential", "functional", "init", "utils"]
+__all__ += _layers_all + _recurrent_all

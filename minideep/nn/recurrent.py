@@ -1,0 +1,3 @@
+"""Recurrent layers: RNN, LSTM and GRU cells and sequence layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,374 @@
+"""Elementwise arithmetic and matrix product.
+
+Each op is a :class:`~minideep.autograd.Function`: ``forward`` computes on arrays,
+``backward`` turns dL/dout into dL/dinput using the derivative in the docstring.
+Binary ops broadcast like NumPy; their backward returns gradients of the broadcast
+shape and the engine sums them back to each input's shape (``autograd.unbroadcast``).
+A Python number on either side is passed through as a constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+
+
+class Add(Function):
+    """out = a + b;  dout/da = 1, dout/db = 1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """out = a - b;  dout/da = 1, dout/db = -1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """out = a * b;  dout/da = b, dout/db = a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad * b if ctx.needs_input_grad[0] else None
+        gb = grad * a if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """out = a / b;  dout/da = 1 / b, dout/db = -a / b**2."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad / b if ctx.needs_input_grad[0] else None
+        gb = -grad * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    """out = -a;  dout/da = -1."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """out = a ** b;  dout/da = b * a**(b-1), dout/db = a**b * log(a)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        ga = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            xp = get_array_module(out)
+            gb = grad * out * xp.log(a)
+        return ga, gb
+
+
+class MatMul(Function):
+    """out = a @ b for ``a: (..., n, k)``, ``b: (..., k, m)`` -> ``(..., n, m)``.
+
+    dL/da = g @ b^T,  dL/db = a^T @ g. Batch dimensions broadcast; the engine sums the
+    gradients back over them. (1-d operands are handled by :func:`matmul`.)
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad @ b.swapaxes(-1, -2) if ctx.needs_input_grad[0] else None
+        gb = a.swapaxes(-1, -2) @ grad if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Exp(Function):
+    """out = exp(a);  dout/da = exp(a) = out."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = get_array_module(a).exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    """out = log(a);  dout/da = 1 / a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    """out = sqrt(a);  dout/da = 1 / (2 sqrt(a))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = get_array_module(a).sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    """out = |a|;  dout/da = sign(a) (0 at a = 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * get_array_module(a).sign(a)
+
+
+class Clamp(Function):
+    """out = min(max(a, low), high);  dout/da = 1 where low <= a <= high, else 0.
+
+    At the boundaries the gradient is 1, as in PyTorch.
+    """
+
+    @staticmethod
+    def forward(ctx, a, low, high):
+        xp = get_array_module(a)
+        ctx.save_for_backward(a)
+        ctx.low, ctx.high = low, high
+        return xp.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        inside = True
+        if ctx.low is not None:
+            inside = a >= ctx.low
+        if ctx.high is not None:
+            inside = inside & (a <= ctx.high)
+        return grad * inside, None, None
+
+
+class Where(Function):
+    """out = cond ? a : b;  the gradient goes to ``a`` where cond holds, else to ``b``."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        xp = get_array_module(cond)
+        ctx.cond = cond
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        zero = xp.zeros((), dtype=grad.dtype)
+        ga = xp.where(ctx.cond, grad, zero) if ctx.needs_input_grad[1] else None
+        gb = xp.where(ctx.cond, zero, grad) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+class Cast(Function):
+    """out = a converted to ``dtype``;  the gradient is converted back to a's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.dtype), None
+
+
+class ToDevice(Function):
+    """out = a copied to another device;  the gradient is copied back."""
+
+    @staticmethod
+    def forward(ctx, a, device):
+        from ..backend import device_of, to_device
+
+        ctx.device = device_of(a)
+        return to_device(a, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ..backend import to_device
+
+        return to_device(grad, ctx.device), None
+
+
+# ---------------------------------------------------------------------------
+# Functional forms (also the Tensor methods and operators).
+
+
+def _constant(value, like: Tensor):
+    """A Python number or array used with a tensor, in the tensor's dtype rules.
+
+    A Python float does not promote a float32 tensor (numpy 2 already keeps float32); a
+    Python float combined with an integer tensor gives float32, as in PyTorch.
+    """
+    if isinstance(value, float) and like.data.dtype.kind in "iub":
+        return np.float32(value)
+    return value
+
+
+def add(a, b) -> Tensor:
+    if not isinstance(a, Tensor):
+        a = _constant(a, b)
+    elif not isinstance(b, Tensor):
+        b = _constant(b, a)
+    return Add.apply(a, b)
+
+
+def sub(a, b) -> Tensor:
+    if not isinstance(a, Tensor):
+        a = _constant(a, b)
+    elif not isinstance(b, Tensor):
+        b = _constant(b, a)
+    return Sub.apply(a, b)
+
+
+def mul(a, b) -> Tensor:
+    if not isinstance(a, Tensor):
+        a = _constant(a, b)
+    elif not isinstance(b, Tensor):
+        b = _constant(b, a)
+    return Mul.apply(a, b)
+
+
+def div(a, b) -> Tensor:
+    if not isinstance(a, Tensor):
+        a = _constant(a, b)
+    elif not isinstance(b, Tensor):
+        b = _constant(b, a)
+    # true division of integers gives float32 in PyTorch, float64 in NumPy
+    if (
+        isinstance(a, Tensor)
+        and a.data.dtype.kind in "iub"
+        and (not isinstance(b, Tensor) or b.data.dtype.kind in "iub")
+    ):
+        a = a.float()
+    return Div.apply(a, b)
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+def pow(a, exponent) -> Tensor:
+    return Pow.apply(a, exponent)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: a 1-d operand is a row (left) or column (right)."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: both arguments need at least one dimension, got a 0-d tensor")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(
+            f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            f"({ka} != {kb})"
+        )
+    if a.ndim == 1:
+        return matmul(a.unsqueeze(0), b).squeeze(-2)
+    if b.ndim == 1:
+        return matmul(a, b.unsqueeze(1)).squeeze(-1)
+    return MatMul.apply(a, b)
+
+
+def exp(a: Tensor) -> Tensor:
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    return Sqrt.apply(a)
+
+
+def abs(a: Tensor) -> Tensor:
+    return Abs.apply(a)
+
+
+def clamp(a: Tensor, min=None, max=None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(a, min, max)
+
+
+def where(condition, a, b) -> Tensor:
+    """Elements of ``a`` where ``condition`` is true, else of ``b``."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    return Where.apply(cond, a, b)
+
+
+def cast(a: Tensor, dtype) -> Tensor:
+    if a.data.dtype == dtype:
+        return a
+    return Cast.apply(a, dtype)
+
+
+def to_device(a: Tensor, device: str) -> Tensor:
+    if a.device == device:
+        return a
+    return ToDevice.apply(a, device)

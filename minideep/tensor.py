@@ -1,0 +1,368 @@
+"""The Tensor: an array, its gradient, and the node of the graph that created it.
+
+A Tensor holds
+
+* ``data`` - a ``numpy.ndarray`` (CPU) or ``cupy.ndarray`` (GPU);
+* ``requires_grad`` - whether gradients flow back to it;
+* ``grad`` - after ``backward()``, a Tensor with dLoss/dself (leaves only, unless
+  ``retain_grad()`` was called);
+* ``_ctx`` - the :class:`~minideep.autograd.Function` node that produced it (``None``
+  for a leaf, a tensor made by the user).
+
+Arithmetic operators and methods do no maths here: each one calls an op from
+``minideep.ops``, where the forward and backward of every operation live side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+
+
+def _as_array(data, dtype=None, device: str = "cpu"):
+    """Convert Python data or an array into an array following PyTorch's dtype rules.
+
+    Floats become float32 unless ``dtype`` says otherwise; integers stay int64; bools stay bool.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.xp_for(device)
+    if device == "cpu" and backend.is_cupy_array(data):
+        data = data.get()
+    array = xp.asarray(data)
+    if dtype is None:
+        kind = array.dtype.kind
+        if kind == "f":
+            dtype = np.float32
+        elif kind in "iu":
+            dtype = np.int64
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it."""
+
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "_ctx",
+        "_out_index",
+        "_retain_grad",
+        "__weakref__",
+    )
+    __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__ instead of numpy's add
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device: str | None = None):
+        if isinstance(data, np.ndarray) and dtype is None and device is None:
+            self.data = data
+        else:
+            if device is None:
+                device = backend.device_of(data)
+            self.data = _as_array(data, dtype, device)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._ctx = None
+        self._retain_grad = False
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
+
+    @property
+    def xp(self):
+        """The array module of this tensor: ``numpy`` or ``cupy``."""
+        return np if isinstance(self.data, np.ndarray) else backend.get_array_module(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            backend.as_numpy(self.data), separator=", ", prefix="tensor(", precision=4
+        )
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{type(self._ctx).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    __hash__ = object.__hash__
+
+    # ----------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The data as a host numpy array (copied from the GPU when needed)."""
+        return backend.as_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a one-element tensor, got shape {tuple(self.shape)}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, target) -> Tensor:
+        """``to("cuda")``/``to("cpu")`` moves; ``to(md.float64)`` casts (both differentiable)."""
+        if isinstance(target, str):
+            return _ops.to_device(self, backend.check_device(target))
+        return _ops.cast(self, np.dtype(target))
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return _ops.cast(self, np.dtype(np.float32))
+
+    def double(self) -> Tensor:
+        return _ops.cast(self, np.dtype(np.float64))
+
+    def long(self) -> Tensor:
+        return _ops.cast(self, np.dtype(np.int64))
+
+    # ----------------------------------------------------------------- autograd
+    def backward(self, gradient=None) -> None:
+        """Accumulate dself/dleaf into ``.grad`` of every leaf that requires grad."""
+        from .autograd import backward
+
+        backward(self, gradient)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (for inspection)."""
+        self._retain_grad = True
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero in place (outside autograd)."""
+        self.data[...] = 0
+        return self
+
+    # ----------------------------------------------------------------- operators
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # Comparisons give tensors without gradient, like PyTorch.
+    def __eq__(self, other):
+        return _compare("equal", self, other)
+
+    def __ne__(self, other):
+        return _compare("not_equal", self, other)
+
+    def __lt__(self, other):
+        return _compare("less", self, other)
+
+    def __le__(self, other):
+        return _compare("less_equal", self, other)
+
+    def __gt__(self, other):
+        return _compare("greater", self, other)
+
+    def __ge__(self, other):
+        return _compare("greater_equal", self, other)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        return int(self.item())
+
+    # ----------------------------------------------------------------- methods
+    def sum(self, dim=None, keepdim: bool = False):
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim: bool = False, unbiased: bool = True):
+        return _ops.var(self, dim, keepdim, unbiased)
+
+    def max(self, dim=None, keepdim: bool = False):
+        return _ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _ops.min(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _ops.argmin(self, dim, keepdim)
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def softmax(self, dim: int):
+        return _ops.softmax(self, dim)
+
+    def log_softmax(self, dim: int):
+        return _ops.log_softmax(self, dim)
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0: int, dim1: int):
+        return _ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _ops.permute(self, *dims)
+
+    def unsqueeze(self, dim: int):
+        return _ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def expand(self, *shape):
+        return _ops.expand(self, *shape)
+
+
+def _compare(ufunc_name: str, a: Tensor, b):
+    b = b.data if isinstance(b, Tensor) else b
+    return Tensor(getattr(a.xp, ufunc_name)(a.data, b))
+
+
+from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they are imported last)
