@@ -4,9 +4,8 @@ It speaks PyTorch's language: ``md.tensor``, ``y.backward()``, ``md.nn.Conv2d``,
 ``md.optim.Adam`` behave like their PyTorch namesakes.
 """
 
+from . import autograd, cuda, data, nn, optim
 from . import backend as _backend
-from .tensor import Tensor, float32, float64, int64  # Tensor first: the ops build on it
-from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, manual_seed
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
@@ -40,8 +39,7 @@ from .ops import (
     var,
     where,
 )
-from . import cuda, nn
-from . import data, optim
 from .serialization import load, save
+from .tensor import Tensor, float32, float64, int64  # Tensor first: the ops build on it
 
 __version__ = "0.1.0"

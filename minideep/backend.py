@@ -60,7 +60,8 @@ def check_device(device) -> str:
         if not cuda_is_available():
             raise RuntimeError(
                 f"device {name!r} was asked for, but CUDA is not available "
-                "(install the gpu extra: pip install 'minideep[gpu]', on a machine with an NVIDIA GPU)"
+                "(install the gpu extra, pip install 'minideep[gpu]', on a machine with an "
+                "NVIDIA GPU)"
             )
         return "cuda"
     raise ValueError(f"unknown device {name!r}: expected 'cpu' or 'cuda'")

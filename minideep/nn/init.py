@@ -21,7 +21,7 @@ def _fill(t: Tensor, values: np.ndarray) -> Tensor:
 
 
 def fan_in_and_fan_out(shape: tuple) -> tuple[int, int]:
-    """For a weight ``(out, in, *kernel)``: fan_in = in * prod(kernel), fan_out = out * prod(kernel)."""
+    """For a weight ``(out, in, *kernel)``: fan_in = in * k, fan_out = out * k, k = prod(kernel)."""
     if len(shape) < 2:
         raise ValueError(f"fan in/out need a weight with at least 2 dims, got shape {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
