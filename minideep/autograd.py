@@ -27,8 +27,6 @@ import contextlib
 
 import numpy as np
 
-from .tensor import Tensor
-
 __all__ = [
     "Function",
     "backward",
@@ -330,3 +328,8 @@ def _zeros_like_meta(meta, node):
     shape, dtype = meta
     first = next(a for a in node.inputs if isinstance(a, Tensor))
     return first.xp.zeros(shape, dtype=dtype)
+
+
+# Tensor is imported last: tensor.py imports the ops, which import Function from here,
+# so either module can be imported first.
+from .tensor import Tensor  # noqa: E402
