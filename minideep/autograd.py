@@ -132,7 +132,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         ctx = cls()
         arrays = []
-        requires_grad = False
+        needs_grad = []
         on_cpu = None
         for a in args:
             if isinstance(a, Tensor):
@@ -140,38 +140,41 @@ class Function:
                 cpu = isinstance(data, np.ndarray)
                 if on_cpu is None:
                     on_cpu = cpu
-                elif cpu != on_cpu:
+                elif cpu is not on_cpu:
                     _raise_device_mismatch(cls, args)
                 arrays.append(data)
-                requires_grad = requires_grad or a.requires_grad
+                needs_grad.append(a.requires_grad)
             else:
                 arrays.append(a)
-        requires_grad = requires_grad and _GradMode.enabled
+                needs_grad.append(False)
+        requires_grad = _GradMode.enabled and True in needs_grad
         if requires_grad:
             ctx.inputs = args
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.needs_input_grad = needs_grad
 
         out = cls.forward(ctx, *arrays, **kwargs)
 
-        if type(out) is tuple:
-            outputs = tuple(_wrap(o, requires_grad, ctx, i) for i, o in enumerate(out))
-            if requires_grad:
-                ctx.n_outputs = len(out)
-                ctx.output_meta = [(o.shape, o.dtype) for o in outputs]
-            return outputs
-        if requires_grad:
+        if type(out) is not tuple:
             ctx.n_outputs = 1
-        return _wrap(out, requires_grad, ctx, 0)
+            return _wrap(out, ctx if requires_grad else None, 0)
+        ctx.n_outputs = len(out)
+        outputs = tuple(_wrap(o, ctx if requires_grad else None, i) for i, o in enumerate(out))
+        ctx.output_meta = [(o.shape, o.dtype) for o in outputs]
+        return outputs
 
 
-def _wrap(array, requires_grad, ctx, index):
+def _wrap(array, ctx, index: int) -> Tensor:
+    """A new Tensor around an op's output, linked to ``ctx`` when it is differentiable.
+
+    (Built without ``Tensor.__init__``'s conversions: this runs once per op.)
+    """
     if isinstance(array, np.generic):  # numpy reductions return scalars, not 0-d arrays
         array = np.asarray(array)
     t = Tensor.__new__(Tensor)
     t.data = array
     t.grad = None
     t._retain_grad = False
-    if requires_grad and array.dtype.kind == "f":
+    if ctx is not None and array.dtype.kind == "f":
         t.requires_grad = True
         t._ctx = ctx
         t._out_index = index
@@ -239,33 +242,31 @@ def backward(tensors, grad_tensors=None) -> None:
     # Count, for every node reachable from the roots, how many times it is consumed.
     consumers: dict[Function, int] = {}
     stack = list(dict.fromkeys(roots))
-    seen = set(stack)
     while stack:
         node = stack.pop()
-        for parent in _parents(node):
-            consumers[parent] = consumers.get(parent, 0) + 1
-            if parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
+        for t, needed in zip(node.inputs, node.needs_input_grad):
+            parent = t._ctx if needed else None
+            if parent is not None:
+                if parent in consumers:
+                    consumers[parent] += 1
+                else:
+                    consumers[parent] = 1
+                    stack.append(parent)
 
-    ready = [node for node in dict.fromkeys(roots) if consumers.get(node, 0) == 0]
+    # Run each node once all its consumers have passed their gradient down.
+    ready = [node for node in dict.fromkeys(roots) if node not in consumers]
     while ready:
         node = ready.pop()
-        out_grads = grads.pop(node, None)
-        in_grads = None
-        if out_grads is not None and any(g is not None for g in out_grads):
-            if node.n_outputs > 1:
-                out_grads = [
-                    g if g is not None else _zeros_like_meta(meta, node)
-                    for g, meta in zip(out_grads, node.output_meta)
-                ]
-            in_grads = node.backward(node, *out_grads)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-        for i, t in enumerate(node.inputs):
-            if not node.needs_input_grad[i]:
+        out_grads = grads.pop(node)
+        if node.n_outputs == 1:
+            in_grads = node.backward(node, out_grads[0])
+        else:
+            in_grads = node.backward(node, *_fill_missing(out_grads, node))
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        for t, needed, g in zip(node.inputs, node.needs_input_grad, in_grads):
+            if not needed:
                 continue
-            g = in_grads[i] if in_grads is not None else None
             if g is not None:
                 if g.shape != t.data.shape:
                     g = unbroadcast(g, t.data.shape)
@@ -286,15 +287,10 @@ def backward(tensors, grad_tensors=None) -> None:
                 slots[k] = g if slots[k] is None else slots[k] + g
             consumers[parent] -= 1
             if consumers[parent] == 0:
-                ready.append(parent)
-
-
-def _parents(node):
-    return [
-        t._ctx
-        for t, needed in zip(node.inputs, node.needs_input_grad)
-        if needed and t._ctx is not None
-    ]
+                if parent in grads:
+                    ready.append(parent)
+                else:  # no gradient reached it: nothing flows further up this branch
+                    _release_branch(parent, consumers, grads, ready)
 
 
 def _initial_gradient(t: Tensor, g):
@@ -317,17 +313,30 @@ def _initial_gradient(t: Tensor, g):
 
 
 def _accumulate_leaf(t: Tensor, g) -> None:
-    if t.grad is None:
-        t.grad = Tensor(g)
-    else:
-        t.grad = Tensor(t.grad.data + g)
+    t.grad = _wrap(g if t.grad is None else t.grad.data + g, None, 0)
 
 
-def _zeros_like_meta(meta, node):
-    """Zeros for an output of a multi-output node that received no gradient."""
-    shape, dtype = meta
+def _release_branch(node, consumers, grads, ready) -> None:
+    """``node`` received no gradient at all: count it as done for each of its inputs."""
+    stack = [node]
+    while stack:
+        done = stack.pop()
+        for t, needed in zip(done.inputs, done.needs_input_grad):
+            parent = t._ctx if needed else None
+            if parent is None:
+                continue
+            consumers[parent] -= 1
+            if consumers[parent] == 0:
+                (ready if parent in grads else stack).append(parent)
+
+
+def _fill_missing(out_grads, node) -> list:
+    """Zeros for the outputs of a multi-output node that received no gradient."""
     first = next(a for a in node.inputs if isinstance(a, Tensor))
-    return first.xp.zeros(shape, dtype=dtype)
+    return [
+        g if g is not None else first.xp.zeros(shape, dtype=dtype)
+        for g, (shape, dtype) in zip(out_grads, node.output_meta)
+    ]
 
 
 # Tensor is imported last: tensor.py imports the ops, which import Function from here,

@@ -29,8 +29,8 @@ def tensor(data, dtype=None, device: str = "cpu", requires_grad: bool = False) -
     """A new tensor holding a copy of ``data`` (floats become float32 unless ``dtype``)."""
     device = backend.check_device(device)
     array = _as_array(data, dtype, device)
-    if isinstance(data, Tensor) and array is data.data:
-        array = array.copy()
+    if array is data or (isinstance(data, Tensor) and array is data.data):
+        array = array.copy()  # like torch.tensor: never share memory with the source
     return _make(array, requires_grad)
 
 

@@ -258,53 +258,37 @@ class ToDevice(Function):
 # Functional forms (also the Tensor methods and operators).
 
 
-def _constant(value, like: Tensor):
-    """A Python number or array used with a tensor, in the tensor's dtype rules.
+def _operands(a, b):
+    """Apply PyTorch's rule for a Python float with an integer tensor: compute in float32.
 
-    A Python float does not promote a float32 tensor (numpy 2 already keeps float32); a
-    Python float combined with an integer tensor gives float32, as in PyTorch.
+    (A Python float never promotes a float32 tensor; NumPy 2 already agrees there.)
     """
-    if isinstance(value, float) and like.data.dtype.kind in "iub":
-        return np.float32(value)
-    return value
+    if type(b) is float and isinstance(a, Tensor) and a.data.dtype.kind in "iub":
+        a = a.float()
+    elif type(a) is float and isinstance(b, Tensor) and b.data.dtype.kind in "iub":
+        b = b.float()
+    return a, b
 
 
 def add(a, b) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _constant(a, b)
-    elif not isinstance(b, Tensor):
-        b = _constant(b, a)
-    return Add.apply(a, b)
+    return Add.apply(*_operands(a, b))
 
 
 def sub(a, b) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _constant(a, b)
-    elif not isinstance(b, Tensor):
-        b = _constant(b, a)
-    return Sub.apply(a, b)
+    return Sub.apply(*_operands(a, b))
 
 
 def mul(a, b) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _constant(a, b)
-    elif not isinstance(b, Tensor):
-        b = _constant(b, a)
-    return Mul.apply(a, b)
+    return Mul.apply(*_operands(a, b))
 
 
 def div(a, b) -> Tensor:
-    if not isinstance(a, Tensor):
-        a = _constant(a, b)
-    elif not isinstance(b, Tensor):
-        b = _constant(b, a)
-    # true division of integers gives float32 in PyTorch, float64 in NumPy
-    if (
-        isinstance(a, Tensor)
-        and a.data.dtype.kind in "iub"
-        and (not isinstance(b, Tensor) or b.data.dtype.kind in "iub")
-    ):
+    a, b = _operands(a, b)
+    # true division of integers gives float32 in PyTorch (float64 in NumPy)
+    if isinstance(a, Tensor) and a.data.dtype.kind in "iub":
         a = a.float()
+    elif isinstance(b, Tensor) and b.data.dtype.kind in "iub" and not isinstance(a, Tensor):
+        b = b.float()
     return Div.apply(a, b)
 
 

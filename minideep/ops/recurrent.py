@@ -1,0 +1,349 @@
+"""Recurrent ops: the RNN, LSTM and GRU recurrences over a whole sequence.
+
+Each recurrence is *one* node of the graph for a whole layer and sequence, with
+backpropagation through time written out by hand in its ``backward``. Building the
+recurrence out of small ops instead (a matmul, an add, three sigmoids, ... per step)
+would give a hundred-step sequence a graph of a few thousand nodes; here it has one.
+
+All three share the same plan, which is where the speed comes from:
+
+* forward: the inputs of *all* time steps go through one matrix product,
+  ``gx = x (T*N, I) @ W_ih^T + b_ih``, because they do not depend on the recurrence.
+  Each step then does one product for all its gates, ``gh = h_{t-1} @ W_hh^T (+ b_hh)``,
+  and the gate nonlinearities.
+* backward: walking the steps from last to first, each step turns the gradient of its
+  state into the gradient of its gate pre-activations ``dgates_t`` (N, G*H) and passes
+  ``dgates_t @ W_hh`` down to ``h_{t-1}``. Those ``dgates`` are kept for every step, so the
+  weight gradients are again one matrix product each over the whole sequence:
+
+      dW_ih = sum_t dgx_t^T x_t       = dGx (T*N, G*H)^T @ x (T*N, I)
+      dW_hh = sum_t dgh_t^T h_{t-1}   = dGh (T*N, G*H)^T @ H_prev (T*N, H)
+      dx    = dGx @ W_ih,   db_ih = sum dGx,   db_hh = sum dGh
+
+  (``dgx`` and ``dgh``, the gradients of the input and the hidden projections, are the
+  same array except in the GRU, where the reset gate sits between ``W_hn h`` and ``n``.)
+
+Shapes: ``x (T, N, I)`` time-major, states ``(N, H)``, weights as in PyTorch:
+``W_ih (G*H, I)``, ``W_hh (G*H, H)``, ``b_ih``, ``b_hh (G*H,)`` (either bias may be
+``None``), with G = 1 (RNN), 4 (LSTM, gates i, f, g, o) or 3 (GRU, gates r, z, n).
+``reverse=True`` runs the sequence from its last step to its first (the backward
+direction of a bidirectional layer); outputs stay in time order.
+
+Truncated backpropagation through time needs nothing from these ops: pass the final
+state of one chunk, ``detach()``-ed, as the initial state of the next, and the graph
+(and so the gradient) stops at the chunk boundary.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+
+
+def _sigmoid_(a, xp):
+    """a <- sigmoid(a) in place, computed as 0.5 * tanh(a / 2) + 0.5 (never overflows)."""
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+def _project_inputs(x, w_ih, biases):
+    """gx (T, N, G*H) = x @ W_ih^T + every bias in ``biases``: one GEMM for all steps.
+
+    Returns gx and x as a contiguous (T*N, I) matrix (kept for dW_ih)."""
+    T, N, I = x.shape
+    x2d = x.reshape(T * N, I)
+    gx = x2d @ w_ih.T
+    for b in biases:
+        if b is not None:
+            gx += b
+    return gx.reshape(T, N, -1), x2d
+
+
+def _time_major(x, reverse: bool):
+    """The sequence in processing order: a reversed view when running backwards."""
+    return x[::-1] if reverse else x
+
+
+def _input_and_weight_grads(ctx, dgx, dgh):
+    """Gradients of x, W_ih, W_hh, b_ih, b_hh from the per-step gate gradients.
+
+    dgx, dgh: (T, N, G*H) in processing order. One GEMM per weight for the whole sequence.
+    """
+    x2d, h_prev, w_ih = ctx.x2d, ctx.h_prev, ctx.w_ih
+    T, N, G = dgx.shape
+    needs = ctx.needs
+    dgx2d = dgx.reshape(T * N, G)
+    dgh2d = dgh.reshape(T * N, G)
+    dx = dw_ih = dw_hh = db_ih = db_hh = None
+    if needs["x"]:
+        dx = _time_major((dgx2d @ w_ih).reshape(T, N, -1), ctx.reverse)
+    if needs["w_ih"]:
+        dw_ih = dgx2d.T @ x2d
+    if needs["w_hh"]:
+        dw_hh = dgh2d.T @ h_prev.reshape(T * N, -1)
+    if needs["b_ih"]:
+        db_ih = dgx2d.sum(axis=0)
+    if needs["b_hh"]:
+        db_hh = dgh2d.sum(axis=0)
+    return dx, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _save_common(ctx, names, x2d, h_all, w_ih, w_hh, reverse):
+    """Keep what every backward needs; ``h_all`` is (T+1, N, H): h0 then each new state."""
+    ctx.needs = dict(zip(names, getattr(ctx, "needs_input_grad", ())))
+    ctx.x2d, ctx.h_prev, ctx.w_ih, ctx.w_hh, ctx.reverse = x2d, h_all[:-1], w_ih, w_hh, reverse
+
+
+class RNNSequence(Function):
+    """Elman RNN over a sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh).
+
+    forward(x (T, N, I), h0 (N, H), w_ih (H, I), w_hh (H, H), b_ih, b_hh, nonlinearity,
+    reverse) -> (out (T, N, H), h_n (N, H)); ``nonlinearity`` is "tanh" or "relu".
+
+    Backward through one step, with g_h the gradient reaching h_t (from out_t and from
+    step t+1): the pre-activation gets dpre_t = g_h * act'(.), where
+    tanh' = 1 - h_t^2 and relu' = [h_t > 0]; then dL/dh_{t-1} = dpre_t @ W_hh.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=False):
+        xp = get_array_module(x)
+        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
+        T, N, H = gx.shape
+        h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        h_all[0] = h0
+        w_hh_t = w_hh.T
+        for t in range(T):
+            h = h_all[t + 1]
+            xp.matmul(h_all[t], w_hh_t, out=h)
+            h += gx[t]
+            if nonlinearity == "tanh":
+                xp.tanh(h, out=h)
+            else:
+                xp.maximum(h, 0, out=h)
+        _save_common(ctx, _ARGS_RNN, x2d, h_all, w_ih, w_hh, reverse)
+        ctx.h_all, ctx.nonlinearity = h_all, nonlinearity
+        return _time_major(h_all[1:], reverse), h_all[T]
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        xp = get_array_module(dout)
+        dout = _time_major(dout, ctx.reverse)
+        h_all, w_hh = ctx.h_all, ctx.w_hh
+        T = dout.shape[0]
+        dpre = xp.empty(dout.shape, dtype=dout.dtype)
+        dh = dh_n
+        for t in range(T - 1, -1, -1):
+            dh = dh + dout[t]
+            h = h_all[t + 1]
+            if ctx.nonlinearity == "tanh":
+                xp.multiply(dh, 1 - h * h, out=dpre[t])
+            else:
+                xp.multiply(dh, h > 0, out=dpre[t])
+            dh = dpre[t] @ w_hh
+        dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dpre, dpre)
+        return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None
+
+
+class LSTMSequence(Function):
+    """LSTM over a sequence (gate order i, f, g, o, as in PyTorch):
+
+        i, f, o = sigmoid(.), g = tanh(.)   of   x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    forward(x (T, N, I), h0 (N, H), c0 (N, H), w_ih (4H, I), w_hh (4H, H), b_ih, b_hh,
+    reverse) -> (out (T, N, H), h_n (N, H), c_n (N, H)).
+
+    Backward through one step, given g_h (reaching h_t from out_t and step t+1) and g_c
+    (reaching c_t from step t+1):
+
+        g_c  += g_h * o * (1 - tanh(c_t)^2)
+        d_o   = g_h * tanh(c_t)
+        d_i   = g_c * g,   d_g = g_c * i,   d_f = g_c * c_{t-1}
+        dgates = [d_i i(1-i), d_f f(1-f), d_g (1-g^2), d_o o(1-o)]   (sigmoid' = s(1-s))
+        dL/dh_{t-1} = dgates @ W_hh,   dL/dc_{t-1} = g_c * f
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        xp = get_array_module(x)
+        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
+        T, N, G = gx.shape
+        H = G // 4
+        acts = xp.empty((T, N, G), dtype=gx.dtype)  # i, f, g, o after their nonlinearity
+        h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        c_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
+        h_all[0], c_all[0] = h0, c0
+        w_hh_t = w_hh.T
+        for t in range(T):
+            a = acts[t]
+            xp.matmul(h_all[t], w_hh_t, out=a)
+            a += gx[t]
+            _sigmoid_(a[:, : 2 * H], xp)
+            xp.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
+            _sigmoid_(a[:, 3 * H :], xp)
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c = c_all[t + 1]
+            xp.multiply(f, c_all[t], out=c)
+            c += i * g
+            xp.tanh(c, out=tanh_c[t])
+            xp.multiply(o, tanh_c[t], out=h_all[t + 1])
+        _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse)
+        ctx.acts, ctx.c_all, ctx.tanh_c = acts, c_all, tanh_c
+        return _time_major(h_all[1:], reverse), h_all[T], c_all[T]
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n):
+        xp = get_array_module(dout)
+        dout = _time_major(dout, ctx.reverse)
+        acts, c_all, tanh_c, w_hh = ctx.acts, ctx.c_all, ctx.tanh_c, ctx.w_hh
+        T, N, G = acts.shape
+        H = G // 4
+        dgates = xp.empty((T, N, G), dtype=dout.dtype)
+        dh, dc = dh_n, dc_n
+        for t in range(T - 1, -1, -1):
+            a, d = acts[t], dgates[t]
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            tc = tanh_c[t]
+            dh = dh + dout[t]
+            dc = dc + dh * o * (1 - tc * tc)
+            d[:, :H] = dc * g * i * (1 - i)
+            d[:, H : 2 * H] = dc * c_all[t] * f * (1 - f)
+            d[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
+            d[:, 3 * H :] = dh * tc * o * (1 - o)
+            dh = d @ w_hh
+            dc = dc * f
+        dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
+        return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
+
+
+class GRUSequence(Function):
+    """GRU over a sequence (gate order r, z, n, as in PyTorch):
+
+        r = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+        z = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+        n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    forward(x (T, N, I), h0 (N, H), w_ih (3H, I), w_hh (3H, H), b_ih, b_hh, reverse)
+    -> (out (T, N, H), h_n (N, H)).
+
+    Backward through one step, given g_h reaching h_t, with hn = W_hn h_{t-1} + b_hn:
+
+        d_n = g_h (1 - z) (1 - n^2)            (pre-activation of n)
+        d_z = g_h (h_{t-1} - n) z (1 - z)
+        d_r = d_n * hn * r (1 - r)
+        input projection gets [d_r, d_z, d_n], hidden projection [d_r, d_z, d_n * r]
+        dL/dh_{t-1} = g_h * z + [d_r, d_z, d_n * r] @ W_hh
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        xp = get_array_module(x)
+        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih,))
+        T, N, G = gx.shape
+        H = G // 3
+        acts = xp.empty((T, N, G), dtype=gx.dtype)  # r, z, n after their nonlinearity
+        hn_all = xp.empty((T, N, H), dtype=gx.dtype)  # W_hn h_{t-1} + b_hn
+        h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        h_all[0] = h0
+        w_hh_t = w_hh.T
+        for t in range(T):
+            h_prev, a = h_all[t], acts[t]
+            gh = h_prev @ w_hh_t
+            if b_hh is not None:
+                gh += b_hh
+            xp.add(gx[t, :, : 2 * H], gh[:, : 2 * H], out=a[:, : 2 * H])
+            _sigmoid_(a[:, : 2 * H], xp)
+            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            hn_all[t] = gh[:, 2 * H :]
+            xp.multiply(r, hn_all[t], out=n)
+            n += gx[t, :, 2 * H :]
+            xp.tanh(n, out=n)
+            h = h_all[t + 1]
+            xp.subtract(h_prev, n, out=h)
+            h *= z
+            h += n
+        _save_common(ctx, _ARGS_GRU, x2d, h_all, w_ih, w_hh, reverse)
+        ctx.acts, ctx.hn_all = acts, hn_all
+        return _time_major(h_all[1:], reverse), h_all[T]
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        xp = get_array_module(dout)
+        dout = _time_major(dout, ctx.reverse)
+        acts, hn_all, h_prev_all, w_hh = ctx.acts, ctx.hn_all, ctx.h_prev, ctx.w_hh
+        T, N, G = acts.shape
+        H = G // 3
+        dgx = xp.empty((T, N, G), dtype=dout.dtype)
+        dgh = xp.empty((T, N, G), dtype=dout.dtype)
+        dh = dh_n
+        for t in range(T - 1, -1, -1):
+            a = acts[t]
+            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            dh = dh + dout[t]
+            dn = dh * (1 - z) * (1 - n * n)
+            dgx[t, :, :H] = dn * hn_all[t] * r * (1 - r)
+            dgx[t, :, H : 2 * H] = dh * (h_prev_all[t] - n) * z * (1 - z)
+            dgx[t, :, 2 * H :] = dn
+            dgh[t, :, : 2 * H] = dgx[t, :, : 2 * H]
+            xp.multiply(dn, r, out=dgh[t, :, 2 * H :])
+            dh = dh * z + dgh[t] @ w_hh
+        dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgx, dgh)
+        return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None
+
+
+_ARGS_RNN = ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")
+_ARGS_LSTM = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")
+_ARGS_GRU = ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")
+
+
+# ---------------------------------------------------------------------------
+
+
+def rnn_sequence(
+    x: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None = None,
+    b_hh: Tensor | None = None,
+    nonlinearity: str = "tanh",
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """One RNN layer over ``x (T, N, I)`` from ``h0 (N, H)``: ``(out (T, N, H), h_n)``."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}: expected 'tanh' or 'relu'")
+    return RNNSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, reverse)
+
+
+def lstm_sequence(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None = None,
+    b_hh: Tensor | None = None,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM layer over ``x (T, N, I)`` from ``(h0, c0)``: ``(out (T, N, H), h_n, c_n)``."""
+    return LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+
+
+def gru_sequence(
+    x: Tensor,
+    h0: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None = None,
+    b_hh: Tensor | None = None,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """One GRU layer over ``x (T, N, I)`` from ``h0 (N, H)``: ``(out (T, N, H), h_n)``."""
+    return GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
