@@ -12,9 +12,9 @@ and the hand-derived backward) and with PyTorch when it is installed.
 from __future__ import annotations
 
 import numpy as np
+from common import median_time, write_results
 
 import minideep as md
-from common import median_time, write_results
 
 N_OPS = 1000
 SIZE = 16

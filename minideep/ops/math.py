@@ -9,8 +9,6 @@ A Python number on either side is passed through as a constant.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
