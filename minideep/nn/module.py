@@ -23,7 +23,12 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad: bool = True):
         array = data.data if isinstance(data, Tensor) else data
-        super().__init__(array, requires_grad=requires_grad, device=backend.device_of(array))
+        super().__init__(
+            array,
+            requires_grad=requires_grad,
+            dtype=getattr(array, "dtype", None),  # keep float64 data float64
+            device=backend.device_of(array),
+        )
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
