@@ -138,7 +138,10 @@ def _error_cause(lines: list[str]) -> str:
     """One sentence saying why FFmpeg gave up, from its log."""
     text = "\n".join(lines)
     if "moov atom not found" in text:
-        return "not a readable MP4: its index ('moov' atom) is missing, the file is truncated or not a video"
+        return (
+            "not a readable MP4: its index ('moov' atom) is missing; the file is truncated "
+            "or not a video"
+        )
     if "matches no streams" in text or "does not contain any stream" in text:
         return "the file contains no video stream"
     for line in lines:
