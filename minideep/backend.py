@@ -102,6 +102,8 @@ def scatter_add(target, indices, values) -> None:
     """``target[indices] += values`` with repeated indices summed (unbuffered)."""
     if isinstance(target, np.ndarray):
         np.add.at(target, indices, values)
+    elif hasattr(_cupy.add, "at"):  # CuPy 13 and later
+        _cupy.add.at(target, indices, values)
     else:
         import cupyx
 
