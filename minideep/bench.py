@@ -1,0 +1,414 @@
+"""Kernel and training-step benchmarks: minideep on NumPy and CuPy, beside PyTorch.
+
+``minideep bench`` and the scripts in ``benchmarks/`` call :func:`run_suite`. Every
+figure is the median of several timed repeats after warm-up calls. CPU work is timed with
+the host clock; GPU work with CUDA events recorded on the stream around the work (a host
+clock around an asynchronous launch would time the launch, not the kernel).
+
+Reference workloads (float32), each a full training step (forward, loss, backward, SGD):
+
+* ``cnn``  - batch (32, 3, 64, 64): Conv2d 3->16 k3 p1, ReLU, MaxPool 2, Conv2d 16->32 k3 p1,
+  ReLU, MaxPool 2, Flatten, Linear 8192->64, ReLU, Linear 64->10, cross-entropy;
+* ``lstm`` - batch 32, 16 steps, input 256, hidden 128, batch_first, Linear 128->10 on the
+  last step, cross-entropy;
+* ``mlp``  - batch 64, 784 -> 128 ReLU -> 10, cross-entropy;
+* ``tiny`` - ``(a * b + a).sum()`` forward and backward on 8 elements (pure overhead).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------- timing
+
+
+def time_cpu(fn: Callable, repeats: int = 10, warmup: int = 2) -> float:
+    """Median seconds of ``fn()`` on the host clock."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_cupy(fn: Callable, repeats: int = 10, warmup: int = 2) -> float:
+    """Median seconds of ``fn()`` on the GPU, between CUDA events on the current stream."""
+    import cupy
+
+    for _ in range(warmup):
+        fn()
+    cupy.cuda.get_current_stream().synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3)
+    return statistics.median(times)
+
+
+def time_torch_cuda(torch, fn: Callable, repeats: int = 10, warmup: int = 2) -> float:
+    """Median seconds of ``fn()`` between ``torch.cuda.Event``s."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict:
+    """CPU model, cores, BLAS, library versions and the GPU, if any."""
+    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+    info["numpy"] = np.__version__
+    info["blas"] = _blas()
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        info["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+    torch = _torch()
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    from . import cuda
+
+    if cuda.is_available():
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        info["gpu"] = props["name"].decode()
+        info["cupy"] = cupy.__version__
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:
+        return "unknown"
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def blas_threads() -> int:
+    """Threads NumPy's BLAS uses: what PyTorch is given too, for a fair comparison."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    try:
+        from threadpoolctl import threadpool_info
+
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                return int(lib["num_threads"])
+    except ImportError:
+        pass
+    return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------- workloads
+
+WORKLOADS = ("cnn", "lstm", "mlp", "tiny")
+
+
+def _minideep_step(name: str, batch: int, device: str):
+    """A closure running one training step of workload ``name`` in minideep."""
+    import minideep as md
+    from minideep import nn
+    from minideep.nn import functional as F
+
+    md.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if name == "tiny":
+        a = md.tensor(rng.standard_normal(8), device=device, requires_grad=True)
+        b = md.tensor(rng.standard_normal(8), device=device, requires_grad=True)
+
+        def tiny():
+            (a * b + a).sum().backward()
+            a.grad = b.grad = None
+
+        return tiny
+    model, x, y = _build(md, nn, name, batch, rng)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    params = list(model.parameters())
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        for p in params:
+            p.data -= 0.01 * p.grad.data
+
+    return step
+
+
+def _build(lib, nn, name: str, batch: int, rng):
+    """The same model and data in minideep (``lib=md``) or PyTorch (``lib=torch``)."""
+
+    def tensor(a):
+        return lib.tensor(a)
+
+    if name == "cnn":
+        model = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(8192, 64), nn.ReLU(), nn.Linear(64, 10),
+        )  # fmt: skip
+        x = rng.standard_normal((batch, 3, 64, 64)).astype(np.float32)
+    elif name == "lstm":
+        model = _LSTMClassifier(lib, nn)
+        x = rng.standard_normal((batch, 16, 256)).astype(np.float32)
+    elif name == "mlp":
+        model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        x = rng.standard_normal((batch, 784)).astype(np.float32)
+    else:
+        raise ValueError(f"unknown workload {name!r}; expected one of {WORKLOADS}")
+    y = rng.integers(0, 10, batch)
+    return model, tensor(x), tensor(y)
+
+
+def _LSTMClassifier(lib, nn):
+    class LSTMClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(256, 128, batch_first=True)
+            self.head = nn.Linear(128, 10)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(out[:, -1])
+
+    return LSTMClassifier()
+
+
+def _torch_step(torch, name: str, batch: int, device: str):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    if name == "tiny":
+        a = torch.tensor(rng.standard_normal(8), device=device, requires_grad=True)
+        b = torch.tensor(rng.standard_normal(8), device=device, requires_grad=True)
+
+        def tiny():
+            (a * b + a).sum().backward()
+            a.grad = b.grad = None
+
+        return tiny
+    model, x, y = _build(torch, torch.nn, name, batch, rng)
+    model.to(device)
+    x, y = x.to(device), y.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+DEFAULT_BATCH = {"cnn": 32, "lstm": 32, "mlp": 64, "tiny": 8}
+
+
+def workload_rows(device: str = "cpu", batch: dict | None = None, repeats: int = 10) -> list[dict]:
+    """Time each workload in minideep and (when installed) PyTorch on ``device``."""
+    torch = _torch()
+    batch = {**DEFAULT_BATCH, **(batch or {})}
+    rows = []
+    for name in WORKLOADS:
+        n = batch[name]
+        reps = repeats * 20 if name == "tiny" else repeats
+        ours = _minideep_step(name, n, device)
+        t_ours = (time_cpu if device == "cpu" else time_cupy)(ours, reps)
+        row = {"workload": name, "batch": n, "device": device, "minideep ms": t_ours * 1e3}
+        if torch is not None and (device == "cpu" or torch.cuda.is_available()):
+            theirs = _torch_step(torch, name, n, device)
+            if device == "cpu":
+                t_theirs = time_cpu(theirs, reps)
+            else:
+                t_theirs = time_torch_cuda(torch, theirs, reps)
+            row["pytorch ms"] = t_theirs * 1e3
+            row["minideep / pytorch"] = t_ours / t_theirs
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------- kernels
+
+
+def kernel_rows(device: str = "cpu", repeats: int = 10) -> list[dict]:
+    """Single kernels, forward and forward+backward, with achieved GFLOP/s."""
+    import minideep as md
+    from minideep.nn import functional as F
+
+    torch = _torch()
+    timer = time_cpu if device == "cpu" else time_cupy
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    def add(kernel, size, flops, ours, theirs_fn=None):
+        t = timer(ours, repeats)
+        row = {"kernel": kernel, "size": size, "device": device, "minideep ms": t * 1e3}
+        row["minideep GFLOP/s"] = flops / t / 1e9 if flops else float("nan")
+        if theirs_fn is not None and torch is not None:
+            if device == "cpu":
+                tt = time_cpu(theirs_fn, repeats)
+            elif torch.cuda.is_available():
+                tt = time_torch_cuda(torch, theirs_fn, repeats)
+            else:
+                tt = None
+            if tt is not None:
+                row["pytorch ms"] = tt * 1e3
+                row["minideep / pytorch"] = t / tt
+        rows.append(row)
+
+    def both(*arrays, grad=False):
+        ours = [md.tensor(a, device=device, requires_grad=grad) for a in arrays]
+        theirs = None
+        if torch is not None:
+            tdev = device if device == "cpu" or torch.cuda.is_available() else None
+            if tdev is not None:
+                theirs = [torch.tensor(a, device=tdev, requires_grad=grad) for a in arrays]
+        return ours, theirs
+
+    for n in (128, 512, 1024):
+        (a, b), t = both(arr(n, n), arr(n, n))
+        add("matmul", f"{n}x{n}x{n}", 2 * n**3, lambda a=a, b=b: a @ b,
+            (lambda t=t: t[0] @ t[1]) if t else None)  # fmt: skip
+
+    for batch, cin, cout, hw in ((32, 3, 16, 64), (32, 16, 32, 64)):
+        flops = 2 * batch * cout * hw * hw * cin * 9
+        (x, w), t = both(arr(batch, cin, hw, hw), arr(cout, cin, 3, 3), grad=True)
+        size = f"{batch}x{cin}x{hw}x{hw} -> {cout}, k3 p1"
+        tf = torch.nn.functional if torch else None
+        add("conv2d fwd", size, flops, lambda x=x, w=w: _no_grad(md, F.conv2d, x, w, padding=1),
+            (lambda t=t: _no_grad_t(torch, tf.conv2d, t[0], t[1], padding=1)) if t else None)
+        add("conv2d fwd+bwd", size, 3 * flops, lambda x=x, w=w: _fwd_bwd(F.conv2d(x, w, padding=1), x, w),
+            (lambda t=t: _fwd_bwd(tf.conv2d(t[0], t[1], padding=1), *t)) if t else None)  # fmt: skip
+
+    (x, w), t = both(arr(8, 8, 16, 32, 32), arr(16, 8, 3, 3, 3), grad=True)
+    flops = 2 * 8 * 16 * 16 * 32 * 32 * 8 * 27
+    tf = torch.nn.functional if torch else None
+    add("conv3d fwd+bwd", "8x8x16x32x32 -> 16, k3 p1", 3 * flops,
+        lambda: _fwd_bwd(F.conv3d(x, w, padding=1), x, w),
+        (lambda: _fwd_bwd(tf.conv3d(t[0], t[1], padding=1), *t)) if t else None)  # fmt: skip
+
+    (x,), t = both(arr(32, 32, 64, 64), grad=True)
+    add("max_pool2d fwd", "32x32x64x64, k2", 0, lambda: _no_grad(md, F.max_pool2d, x, 2),
+        (lambda: _no_grad_t(torch, tf.max_pool2d, t[0], 2)) if t else None)
+    add("max_pool2d fwd+bwd", "32x32x64x64, k2", 0, lambda: _fwd_bwd(F.max_pool2d(x, 2), x),
+        (lambda: _fwd_bwd(tf.max_pool2d(t[0], 2), *t)) if t else None)  # fmt: skip
+
+    import minideep.nn as mnn
+
+    md.manual_seed(0)
+    lstm = mnn.LSTM(256, 128, batch_first=True).to(device)
+    (x,), t = both(arr(32, 16, 256), grad=True)
+    flops = 2 * 32 * 16 * 4 * 128 * (256 + 128) * 3
+    ours = lambda: _fwd_bwd(lstm(x)[0], x)  # noqa: E731
+    theirs = None
+    if t:
+        tl = torch.nn.LSTM(256, 128, batch_first=True).to(t[0].device)
+        theirs = lambda: _fwd_bwd(tl(t[0])[0], t[0])  # noqa: E731
+    add("lstm fwd+bwd", "batch 32, 16 steps, 256 -> 128", flops, ours, theirs)
+    return rows
+
+
+def _no_grad(md, fn, *args, **kwargs):
+    with md.no_grad():
+        return fn(*args, **kwargs)
+
+
+def _no_grad_t(torch, fn, *args, **kwargs):
+    with torch.no_grad():
+        return fn(*args, **kwargs)
+
+
+def _fwd_bwd(out, *inputs):
+    out.sum().backward()
+    for t in inputs:
+        t.grad = None
+
+
+# ---------------------------------------------------------------------------- reporting
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of ``rows`` (the union of their keys as columns)."""
+    columns = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def save_results(name: str, sections: dict[str, list[dict]], out_dir, notes: str = "") -> Path:
+    """Write ``<name>.json`` and ``<name>.md`` (tables and machine) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    payload = {"date": stamp, "machine": machine, **sections}
+    (out_dir / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    text = [f"# {name}", "", f"Measured {stamp} on:", ""]
+    text += [f"- {k}: {v}" for k, v in machine.items()]
+    for title, rows in sections.items():
+        text += ["", f"## {title}", "", format_table(rows)]
+    if notes:
+        text += ["", notes]
+    (out_dir / f"{name}.md").write_text("\n".join(text) + "\n")
+    return out_dir / f"{name}.md"
