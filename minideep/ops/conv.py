@@ -1,0 +1,289 @@
+"""Convolutions as one matrix product: im2col, a GEMM, and col2im for the backward.
+
+A convolution with kernel ``k`` slides a window over the (zero-padded) input and takes a
+dot product of each window with each filter. Writing every window as one column of a
+matrix (*im2col*) turns the whole layer into a single matrix product::
+
+    cols[n, (c, *kk), p] = x_pad[n, c, *(p * stride + kk * dilation)]   (N, C*K, L)
+    y[n]                 = W2 @ cols[n]                                 (N, C_out, L)
+
+with ``W2 = w.reshape(C_out, C*K)``, ``K`` the kernel volume and ``L`` the number of
+output positions. The windows are read through a strided *view* of the padded input (no
+copying, see :func:`windows`); one contiguous copy of that view is the only extra memory.
+
+Backward is the same picture read the other way:
+
+* ``dW2 = sum_n dy[n] @ cols[n].T``  (one batched matrix product);
+* ``dcols = W2.T @ dy``, and ``dx = col2im(dcols)``: every window adds its column back
+  where it came from. :func:`col2im` loops over the kernel offsets (``K`` iterations),
+  each adding one strided slab, so overlapping windows sum without ``np.add.at``.
+
+A transposed convolution is the adjoint of a convolution: its forward is the input
+gradient of a convolution and its backward is a convolution's forward.
+
+Everything is written for any number of spatial dimensions, so ``conv2d`` (images) and
+``conv3d`` (video clips ``(N, C, T, H, W)``) share the code, and so does pooling
+(``ops/pool.py``). Arrays go through their own module (numpy or cupy).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from ..autograd import Function
+from ..backend import as_strided, get_array_module
+from ..tensor import Tensor
+
+
+def ntuple(value, n: int, name: str) -> tuple:
+    """``3 -> (3, 3)``; a sequence must have ``n`` entries."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or {n} ints, got {value}")
+    return value
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Number of window positions along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pad_spatial(x, padding: tuple, value: float = 0.0):
+    """``x: (N, C, *S)`` with ``padding[i]`` entries of ``value`` on both sides of axis 2+i."""
+    if not any(padding):
+        return x
+    xp = get_array_module(x)
+    shape = x.shape[:2] + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+    out = xp.full(shape, value, dtype=x.dtype) if value else xp.zeros(shape, dtype=x.dtype)
+    out[crop_index(x.shape[2:], padding)] = x
+    return out
+
+
+def crop_index(spatial: tuple, padding: tuple) -> tuple:
+    """The index that takes the unpadded interior out of a padded array."""
+    return (slice(None), slice(None)) + tuple(slice(p, p + s) for s, p in zip(spatial, padding))
+
+
+def windows(x_pad, kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
+    """A strided view ``(N, C, *kernel, *out)`` of every window of ``x_pad`` (no copy).
+
+    ``view[n, c, *kk, *p] = x_pad[n, c, *(p * stride + kk * dilation)]``.
+    """
+    n_c = x_pad.strides[:2]
+    axis_strides = x_pad.strides[2:]
+    strides = (
+        n_c
+        + tuple(st * d for st, d in zip(axis_strides, dilation))
+        + tuple(st * s for st, s in zip(axis_strides, stride))
+    )
+    return as_strided(x_pad, x_pad.shape[:2] + kernel + out, strides)
+
+
+def window_slices(kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
+    """Yield ``(offset, index)`` for every kernel offset: ``x_pad[index]`` is the
+    ``(N, C, *out)`` slab of input elements that offset sees in all windows at once."""
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        index = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + s * (n - 1) + 1, s)
+            for o, s, d, n in zip(offset, stride, dilation, out)
+        )
+        yield offset, index
+
+
+def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """``x: (N, C, *S) -> cols: (N, C*K, L)`` and the output spatial shape ``out``.
+
+    ``K = prod(kernel)``, ``L = prod(out)``; column ``p`` of ``cols[n]`` is the window at
+    output position ``p``, flattened in ``(c, *kernel)`` order like a weight's last dims.
+    """
+    xp = get_array_module(x)
+    out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(
+            f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial size "
+            f"{tuple(x.shape[2:])} padded by {padding}"
+        )
+    view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
+    n, c = x.shape[:2]
+    return xp.ascontiguousarray(view).reshape(n, c * math.prod(kernel), math.prod(out)), out
+
+
+def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """The adjoint of :func:`im2col`: ``cols: (N, C*K, L) -> (N, C, *S)``.
+
+    Each column is added back onto the input positions of its window; positions shared
+    by overlapping windows receive the sum. One strided add per kernel offset.
+    """
+    xp = get_array_module(cols)
+    n, c, *spatial = x_shape
+    out = tuple(output_size(*a) for a in zip(spatial, kernel, stride, padding, dilation))
+    cols = cols.reshape((n, c) + kernel + out)
+    padded = (n, c) + tuple(s + 2 * p for s, p in zip(spatial, padding))
+    dx = xp.zeros(padded, dtype=cols.dtype)
+    for offset, index in window_slices(kernel, stride, dilation, out):
+        dx[index] += cols[(slice(None), slice(None)) + offset]
+    return dx[crop_index(tuple(spatial), padding)] if any(padding) else dx
+
+
+def _add_bias(y, b):
+    if b is not None:
+        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+    return y
+
+
+def _bias_grad(grad):
+    return grad.sum(axis=(0,) + tuple(range(2, grad.ndim)))
+
+
+class Convolution(Function):
+    """y[n, o, *p] = b[o] + sum_{c, kk} w[o, c, *kk] * x_pad[n, c, *(p * s + kk * d)].
+
+    x: (N, C_in, *S), w: (C_out, C_in, *kernel), b: (C_out,) or None
+    -> y: (N, C_out, *out).  With cols = im2col(x) and W2 = w.reshape(C_out, -1):
+    y = W2 @ cols;  dW2 = sum_n dy[n] @ cols[n].T;  dx = col2im(W2.T @ dy);
+    db = dy summed over the batch and every output position.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation):
+        kernel = w.shape[2:]
+        cols, out = im2col(x, kernel, stride, padding, dilation)
+        w2 = w.reshape(w.shape[0], -1)
+        y = _add_bias((w2 @ cols).reshape((x.shape[0], w.shape[0]) + out), b)
+        ctx.cols, ctx.w2, ctx.x_shape, ctx.w_shape = cols, w2, x.shape, w.shape
+        ctx.geometry = (kernel, stride, padding, dilation)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        dy = grad.reshape(grad.shape[0], grad.shape[1], -1)  # (N, C_out, L)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = col2im(ctx.w2.T @ dy, ctx.x_shape, *ctx.geometry)
+        if ctx.needs_input_grad[1]:
+            dw = xp.matmul(dy, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
+        if ctx.needs_input_grad[2]:
+            db = _bias_grad(grad)
+        return dx, dw, db, None, None, None
+
+
+class TransposedConvolution(Function):
+    """The adjoint of :class:`Convolution` with respect to its input.
+
+    x: (N, C_in, *S), w: (C_in, C_out, *kernel) -> y: (N, C_out, *out) with
+    out = (S - 1) * s - 2p + d(k - 1) + output_padding + 1.
+    y = col2im(W2.T @ x) + b, W2 = w.reshape(C_in, -1);  so, as for any adjoint,
+    dx = W2 @ im2col(dy) (a convolution of dy),  dW2 = sum_n x[n] @ im2col(dy)[n].T.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
+        kernel = w.shape[2:]
+        out = tuple(
+            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for n, k, s, p, op, d in zip(
+                x.shape[2:], kernel, stride, padding, output_padding, dilation
+            )
+        )
+        w2 = w.reshape(w.shape[0], -1)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C_in, L)
+        y_shape = (x.shape[0], w.shape[1]) + out
+        y = _add_bias(col2im(w2.T @ x3, y_shape, kernel, stride, padding, dilation), b)
+        ctx.x3, ctx.w2, ctx.x_shape, ctx.w_shape = x3, w2, x.shape, w.shape
+        ctx.geometry = (kernel, stride, padding, dilation)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        cols, _ = im2col(grad, *ctx.geometry)  # (N, C_out*K, L)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = (ctx.w2 @ cols).reshape(ctx.x_shape)
+        if ctx.needs_input_grad[1]:
+            dw = xp.matmul(ctx.x3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
+        if ctx.needs_input_grad[2]:
+            db = _bias_grad(grad)
+        return dx, dw, db, None, None, None, None
+
+
+# ---------------------------------------------------------------------------
+
+
+def _check(name: str, x: Tensor, weight: Tensor, spatial: int, in_axis: int) -> None:
+    if x.ndim != spatial + 2 or weight.ndim != spatial + 2:
+        raise ValueError(
+            f"{name}: expected input and weight with {spatial + 2} dims, got input "
+            f"{tuple(x.shape)} and weight {tuple(weight.shape)}"
+        )
+    if x.shape[1] != weight.shape[in_axis]:
+        raise ValueError(
+            f"{name}: input {tuple(x.shape)} has {x.shape[1]} channels but weight "
+            f"{tuple(weight.shape)} expects {weight.shape[in_axis]}"
+        )
+
+
+def _conv(name, x, weight, bias, stride, padding, dilation, spatial):
+    _check(name, x, weight, spatial, in_axis=1)
+    return Convolution.apply(
+        x,
+        weight,
+        bias,
+        ntuple(stride, spatial, "stride"),
+        ntuple(padding, spatial, "padding"),
+        ntuple(dilation, spatial, "dilation"),
+    )
+
+
+def conv2d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1
+) -> Tensor:
+    """2-d convolution (cross-correlation, as in PyTorch).
+
+    x: (N, C_in, H, W), weight: (C_out, C_in, kH, kW), bias: (C_out,)
+    -> (N, C_out, H_out, W_out), H_out = floor((H + 2p - d(kH - 1) - 1) / s) + 1.
+    ``stride``, ``padding`` and ``dilation`` are ints or pairs.
+    """
+    return _conv("conv2d", x, weight, bias, stride, padding, dilation, 2)
+
+
+def conv3d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1
+) -> Tensor:
+    """3-d convolution over video clips.
+
+    x: (N, C_in, T, H, W), weight: (C_out, C_in, kT, kH, kW) -> (N, C_out, T_out, H_out, W_out).
+    """
+    return _conv("conv3d", x, weight, bias, stride, padding, dilation, 3)
+
+
+def conv_transpose2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    dilation=1,
+) -> Tensor:
+    """Transposed 2-d convolution: the gradient of ``conv2d`` with respect to its input.
+
+    x: (N, C_in, H, W), weight: (C_in, C_out, kH, kW) -> (N, C_out, H_out, W_out),
+    H_out = (H - 1) s - 2p + d(kH - 1) + output_padding + 1.
+    """
+    _check("conv_transpose2d", x, weight, 2, in_axis=0)
+    stride = ntuple(stride, 2, "stride")
+    dilation = ntuple(dilation, 2, "dilation")
+    output_padding = ntuple(output_padding, 2, "output_padding")
+    if any(op >= s for op, s in zip(output_padding, stride)):
+        raise ValueError(
+            f"conv_transpose2d: output_padding {output_padding} must be smaller than "
+            f"stride {stride}"
+        )
+    return TransposedConvolution.apply(
+        x, weight, bias, stride, ntuple(padding, 2, "padding"), output_padding, dilation
+    )

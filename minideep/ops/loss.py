@@ -1,0 +1,305 @@
+"""Loss functions, each one fused op with its reduction.
+
+Every loss first computes a per-element loss ``l`` and then reduces it:
+``reduction="mean"`` divides the sum by the number of elements (or, for the class losses
+with ``weight``, by the total weight of the targets, like PyTorch), ``"sum"`` sums and
+``"none"`` returns ``l``. The backward writes dl/dinput per element and scales it by the
+upstream gradient the same way.
+
+Large logits are safe: cross-entropy goes through a shifted log-softmax, and the
+binary losses only ever exponentiate non-positive numbers or clamp their logarithms,
+so |logit| = 1000 gives finite losses and gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(l, reduction: str, denominator=None):
+    if reduction == "none":
+        return l
+    total = l.sum()
+    if reduction == "sum":
+        return total
+    return total / (l.size if denominator is None else denominator)
+
+
+def _upstream(grad, reduction: str, shape, denominator):
+    """The upstream gradient of each element of ``l`` (shape ``shape``)."""
+    if reduction == "none":
+        return grad
+    if reduction == "mean":
+        grad = grad / denominator
+    return get_array_module(grad).broadcast_to(grad, shape)
+
+
+class MSELoss(Function):
+    """l = (input - target)^2;  dl/dinput = 2 (input - target) = -dl/dtarget."""
+
+    @staticmethod
+    def forward(ctx, a, t, reduction):
+        diff = a - t
+        ctx.diff, ctx.reduction = diff, reduction
+        return _reduce(diff * diff, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff = ctx.diff
+        g = 2 * diff * _upstream(grad, ctx.reduction, diff.shape, diff.size)
+        return g, (-g if ctx.needs_input_grad[1] else None), None
+
+
+def _class_weights(xp, target, n_classes, weight, ignore_index, dtype):
+    """Per-element target weight w[t] (0 where ignored) and the index to gather with."""
+    valid = target != ignore_index
+    safe = xp.where(valid, target, 0)
+    if target.size:
+        low, high = int(safe.min()), int(safe.max())
+        if low < 0 or high >= n_classes:
+            bad = low if low < 0 else high
+            raise IndexError(f"target {bad} is out of bounds for {n_classes} classes")
+    w = valid.astype(dtype) if weight is None else weight.astype(dtype)[safe] * valid
+    return safe, w
+
+
+def _one_hot(xp, index, n_classes, dtype):
+    """(N, *d) class indices -> (N, C, *d) one-hot along axis 1."""
+    classes = xp.arange(n_classes).reshape((1, -1) + (1,) * (index.ndim - 1))
+    return (xp.expand_dims(index, 1) == classes).astype(dtype)
+
+
+class CrossEntropy(Function):
+    """l_i = -sum_c q_ic log softmax(z_i)_c, the target distribution q of sample i being
+
+        q_ic = w_c ((1 - eps) [c = t_i] + eps / C)     (0 for ignored samples)
+
+    (eps = label_smoothing, w the class weights, 1 by default).
+    dl_i/dz_ic = softmax(z_i)_c sum_c' q_ic' - q_ic.
+    logits: (N, C) or (N, C, d1, ...), target: int64 (N,) or (N, d1, ...).
+    "mean" divides by sum_i w_{t_i} over the samples that are not ignored.
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, weight, ignore_index, label_smoothing, reduction):
+        xp = get_array_module(z)
+        n_classes = z.shape[1]
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        safe, w_t = _class_weights(xp, target, n_classes, weight, ignore_index, z.dtype)
+        q = _one_hot(xp, safe, n_classes, z.dtype)
+        if label_smoothing:
+            q = q * (1 - label_smoothing) + label_smoothing / n_classes
+        w_shape = (1, -1) + (1,) * (z.ndim - 2)
+        q *= xp.expand_dims(target != ignore_index, 1)
+        if weight is not None:
+            q *= weight.astype(z.dtype).reshape(w_shape)
+        l = -(q * log_p).sum(axis=1)
+        ctx.log_p, ctx.q, ctx.reduction, ctx.denominator = log_p, q, reduction, w_t.sum()
+        return _reduce(l, reduction, ctx.denominator)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        q = ctx.q
+        l_shape = q.shape[:1] + q.shape[2:]
+        g = xp.expand_dims(_upstream(grad, ctx.reduction, l_shape, ctx.denominator), 1)
+        dz = (xp.exp(ctx.log_p) * q.sum(axis=1, keepdims=True) - q) * g
+        return dz, None, None, None, None, None
+
+
+class NLLLoss(Function):
+    """l_i = -w_{t_i} logp_{i, t_i};  dl_i/dlogp_ic = -w_{t_i} [c = t_i].
+
+    log_probs: (N, C) or (N, C, d1, ...), target: int64 (N,) or (N, d1, ...);
+    "mean" divides by sum_i w_{t_i} over the samples that are not ignored.
+    """
+
+    @staticmethod
+    def forward(ctx, log_p, target, weight, ignore_index, reduction):
+        xp = get_array_module(log_p)
+        safe, w_t = _class_weights(xp, target, log_p.shape[1], weight, ignore_index, log_p.dtype)
+        picked = xp.take_along_axis(log_p, xp.expand_dims(safe, 1), axis=1).squeeze(1)
+        ctx.safe, ctx.w_t, ctx.n_classes = safe, w_t, log_p.shape[1]
+        ctx.reduction, ctx.denominator = reduction, w_t.sum()
+        return _reduce(-w_t * picked, reduction, ctx.denominator)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        g = _upstream(grad, ctx.reduction, ctx.w_t.shape, ctx.denominator) * ctx.w_t
+        one_hot = _one_hot(xp, ctx.safe, ctx.n_classes, grad.dtype)
+        return -one_hot * xp.expand_dims(g, 1), None, None, None, None
+
+
+class BCEWithLogits(Function):
+    """l = w ((1 - t) x + (1 + (pw - 1) t) softplus(-x)), pw the positive-class weight,
+    softplus(-x) = log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)) (never overflows).
+    Without pos_weight that is max(x, 0) - x t + log1p(exp(-|x|)).
+    dl/dx = w ((1 - t) - (1 + (pw - 1) t) sigmoid(-x));  dl/dt = w ((pw - 1) softplus(-x) - x).
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, weight, pos_weight, reduction):
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        softplus_neg = xp.maximum(-x, 0) + xp.log1p(e)
+        coef = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
+        l = (1 - t) * x + coef * softplus_neg
+        if weight is not None:
+            l = l * weight
+        sigmoid_neg = xp.where(x >= 0, e, 1) / (1 + e)
+        ctx.saved = (x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg)
+        ctx.reduction, ctx.shape = reduction, l.shape
+        return _reduce(l, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg = ctx.saved
+        g = _upstream(grad, ctx.reduction, ctx.shape, int(np.prod(ctx.shape)))
+        if weight is not None:
+            g = g * weight
+        dx = ((1 - t) - coef * sigmoid_neg) * g
+        dt = None
+        if ctx.needs_input_grad[1]:
+            pw = 1 if pos_weight is None else pos_weight
+            dt = ((pw - 1) * softplus_neg - x) * g
+        return dx, dt, None, None, None
+
+
+class BCE(Function):
+    """l = -w (t log p + (1 - t) log(1 - p)), each log clamped at -100 like PyTorch.
+
+    dl/dp = w (p - t) / max(p (1 - p), 1e-12);  dl/dt = w (log(1 - p) - log p).
+    """
+
+    @staticmethod
+    def forward(ctx, p, t, weight, reduction):
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):
+            log_p = xp.maximum(xp.log(p), -100)
+            log_1mp = xp.maximum(xp.log(1 - p), -100)
+        l = -(t * log_p + (1 - t) * log_1mp)
+        if weight is not None:
+            l = l * weight
+        ctx.saved = (p, t, weight, log_p, log_1mp)
+        ctx.reduction, ctx.shape = reduction, l.shape
+        return _reduce(l, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        p, t, weight, log_p, log_1mp = ctx.saved
+        g = _upstream(grad, ctx.reduction, ctx.shape, int(np.prod(ctx.shape)))
+        if weight is not None:
+            g = g * weight
+        dp = (p - t) / xp.maximum(p * (1 - p), 1e-12) * g
+        dt = (log_1mp - log_p) * g if ctx.needs_input_grad[1] else None
+        return dp, dt, None, None
+
+
+# ---------------------------------------------------------------------------
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _same_shape(name: str, a: Tensor, t: Tensor) -> None:
+    if tuple(a.shape) != tuple(t.shape):
+        raise ValueError(
+            f"{name}: target size {tuple(t.shape)} must be the same as input size {tuple(a.shape)}"
+        )
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t
+
+
+def _as_target(t, like: Tensor) -> Tensor | float:
+    return t if isinstance(t, Tensor) else Tensor(like.xp.asarray(t, dtype=like.dtype))
+
+
+def _check_classes(name: str, x: Tensor, target: Tensor) -> None:
+    if x.ndim < 2 or tuple(target.shape) != (x.shape[0],) + tuple(x.shape[2:]):
+        raise ValueError(
+            f"{name}: expected input (N, C, *d) and target (N, *d), got input "
+            f"{tuple(x.shape)} and target {tuple(target.shape)}"
+        )
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold int64 class indices, got dtype {target.dtype}")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error: reduce((input - target)^2)."""
+    _check_reduction(reduction)
+    return MSELoss.apply(input, _as_target(target, input), reduction)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """log_softmax over classes followed by the negative log-likelihood, fused.
+
+    input: logits (N, C) or (N, C, d1, ...); target: int64 class indices (N,) or
+    (N, d1, ...); weight: (C,) per-class weights; targets equal to ``ignore_index``
+    contribute nothing; ``label_smoothing`` mixes the one-hot target with uniform.
+    """
+    _check_reduction(reduction)
+    _check_classes("cross_entropy", input, target)
+    return CrossEntropy.apply(
+        input, target.data, _array(weight), ignore_index, label_smoothing, reduction
+    )
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities: -input[i, target[i]] (weighted)."""
+    _check_reduction(reduction)
+    _check_classes("nll_loss", input, target)
+    return NLLLoss.apply(input, target.data, _array(weight), ignore_index, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Sigmoid followed by binary cross-entropy, fused and stable for any logit.
+
+    ``weight`` rescales each element (broadcast); ``pos_weight`` (broadcast along the
+    last dim, one per class) weights the positive term.
+    """
+    _check_reduction(reduction)
+    target = _as_target(target, input)
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    return BCEWithLogits.apply(input, target, _array(weight), _array(pos_weight), reduction)
+
+
+def binary_cross_entropy(
+    input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    """Binary cross-entropy of probabilities in [0, 1]; log clamped at -100 (finite at 0, 1)."""
+    _check_reduction(reduction)
+    target = _as_target(target, input)
+    _same_shape("binary_cross_entropy", input, target)
+    return BCE.apply(input, target, _array(weight), reduction)

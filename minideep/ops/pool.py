@@ -1,0 +1,216 @@
+"""Pooling: max, average and adaptive average, for any number of spatial dimensions.
+
+Max and average pooling visit the windows one kernel offset at a time (see
+``conv.window_slices``): the slab ``x_pad[:, :, i::s, j::s]`` holds the element at
+offset ``(i, j)`` of every window at once, so a 3x3 pool is 9 whole-array operations
+and its backward 9 strided adds, never a Python loop over windows and never
+``np.add.at``.
+
+Ties in max pooling follow PyTorch: the gradient goes to the first maximal element of
+the window in row-major order (offsets are visited in that order and only a strictly
+larger value replaces the current maximum).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+from .conv import crop_index, ntuple, output_size, pad_spatial, window_slices
+
+
+def _geometry(x, kernel, stride, padding, dilation):
+    out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
+    return out, tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+
+
+class MaxPool(Function):
+    """y[n, c, *p] = max over the window at p of x_pad (padding is -inf).
+
+    x: (N, C, *S) -> y: (N, C, *out). dy flows to the (first) maximal element of each
+    window; an element that is the maximum of several windows collects their sum.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation):
+        xp = get_array_module(x)
+        out, padded = _geometry(x, kernel, stride, padding, dilation)
+        x_pad = pad_spatial(x, padding, -np.inf)
+        best = argbest = None
+        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
+            slab = x_pad[index]
+            if best is None:
+                best = slab.copy()
+                argbest = xp.zeros(
+                    best.shape, dtype=np.int16 if math.prod(kernel) < 2**15 else np.int32
+                )
+                continue
+            better = slab > best
+            best = xp.where(better, slab, best)
+            argbest[better] = k
+        ctx.argbest, ctx.padded, ctx.x_shape = argbest, padded, x.shape
+        ctx.geometry = (kernel, stride, padding, dilation, out)
+        return best
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        kernel, stride, padding, dilation, out = ctx.geometry
+        dx = xp.zeros(ctx.x_shape[:2] + ctx.padded, dtype=grad.dtype)
+        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
+            dx[index] += grad * (ctx.argbest == k)
+        return dx[crop_index(ctx.x_shape[2:], padding)], None, None, None, None
+
+
+class AvgPool(Function):
+    """y[n, c, *p] = (sum over the window at p of x_pad) / divisor.
+
+    The divisor is the kernel volume K (``count_include_pad=True``, PyTorch's default:
+    padded zeros count) or the number of real input elements in the window.
+    dx_pad[window] += dy / divisor for every window.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, count_include_pad):
+        xp = get_array_module(x)
+        dilation = (1,) * len(kernel)
+        out, padded = _geometry(x, kernel, stride, padding, dilation)
+        x_pad = pad_spatial(x, padding)
+        slices = list(window_slices(kernel, stride, dilation, out))
+        total = x_pad[slices[0][1]].copy()
+        for _, index in slices[1:]:
+            total += x_pad[index]
+        if count_include_pad or not any(padding):
+            divisor = math.prod(kernel)
+        else:
+            ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), padding)
+            divisor = sum(ones[index] for _, index in slices)
+        ctx.divisor, ctx.slices, ctx.padded, ctx.x_shape = divisor, slices, padded, x.shape
+        ctx.padding = padding
+        return total / divisor
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        share = grad / ctx.divisor
+        dx = xp.zeros(ctx.x_shape[:2] + ctx.padded, dtype=grad.dtype)
+        for _, index in ctx.slices:
+            dx[index] += share
+        return dx[crop_index(ctx.x_shape[2:], ctx.padding)], None, None, None, None
+
+
+def _bin_matrix(xp, n_in: int, n_out: int, dtype):
+    """(n_out, n_in) averaging matrix of PyTorch's adaptive bins:
+    bin i covers [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
+    a = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        a[i, start:end] = 1.0 / (end - start)
+    return xp.asarray(a.astype(dtype))
+
+
+class AdaptiveAvgPool(Function):
+    """y = x averaged over PyTorch's adaptive bins along each spatial axis.
+
+    Averaging over bins is linear and separable, so along each axis it is a product
+    with a bin matrix A (out, in): y = A_h x A_w^T in 2-d, and dx = A_h^T dy A_w.
+    """
+
+    @staticmethod
+    def forward(ctx, x, out):
+        xp = get_array_module(x)
+        mats = [_bin_matrix(xp, n, o, x.dtype) for n, o in zip(x.shape[2:], out)]
+        ctx.mats = mats
+        return _along_axes(xp, x, mats)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        return _along_axes(xp, grad, [a.T for a in ctx.mats]), None
+
+
+def _along_axes(xp, x, mats):
+    """Multiply spatial axis 2+i of ``x`` by ``mats[i]`` (shape (new, old))."""
+    for i, a in enumerate(mats):
+        axis = 2 + i
+        x = xp.moveaxis(a @ xp.moveaxis(x, axis, -2), -2, axis)
+    return x
+
+
+# ---------------------------------------------------------------------------
+
+
+def _pool_args(name, x: Tensor, kernel_size, stride, padding, spatial):
+    if x.ndim != spatial + 2:
+        raise ValueError(
+            f"{name}: expected input (N, C, {', '.join('DHW'[-spatial:])}) with "
+            f"{spatial + 2} dims, got {tuple(x.shape)}"
+        )
+    kernel = ntuple(kernel_size, spatial, "kernel_size")
+    stride = kernel if stride is None else ntuple(stride, spatial, "stride")
+    padding = ntuple(padding, spatial, "padding")
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
+    return kernel, stride, padding
+
+
+def _max_pool(name, x, kernel_size, stride, padding, dilation, spatial):
+    kernel, stride, padding = _pool_args(name, x, kernel_size, stride, padding, spatial)
+    return MaxPool.apply(x, kernel, stride, padding, ntuple(dilation, spatial, "dilation"))
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
+    """x: (N, C, H, W) -> (N, C, H_out, W_out), the maximum of each window.
+    ``stride`` defaults to ``kernel_size``; padding counts as -inf."""
+    return _max_pool("max_pool2d", x, kernel_size, stride, padding, dilation, 2)
+
+
+def max_pool3d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1) -> Tensor:
+    """x: (N, C, T, H, W) -> (N, C, T_out, H_out, W_out), the maximum of each window."""
+    return _max_pool("max_pool3d", x, kernel_size, stride, padding, dilation, 3)
+
+
+def _avg_pool(name, x, kernel_size, stride, padding, count_include_pad, spatial):
+    kernel, stride, padding = _pool_args(name, x, kernel_size, stride, padding, spatial)
+    return AvgPool.apply(x, kernel, stride, padding, count_include_pad)
+
+
+def avg_pool2d(
+    x: Tensor, kernel_size, stride=None, padding=0, count_include_pad: bool = True
+) -> Tensor:
+    """x: (N, C, H, W) -> (N, C, H_out, W_out), the mean of each window (padded zeros
+    count unless ``count_include_pad=False``)."""
+    return _avg_pool("avg_pool2d", x, kernel_size, stride, padding, count_include_pad, 2)
+
+
+def avg_pool3d(
+    x: Tensor, kernel_size, stride=None, padding=0, count_include_pad: bool = True
+) -> Tensor:
+    """x: (N, C, T, H, W) -> (N, C, T_out, H_out, W_out), the mean of each window."""
+    return _avg_pool("avg_pool3d", x, kernel_size, stride, padding, count_include_pad, 3)
+
+
+def _adaptive(name, x: Tensor, output_size, spatial):
+    if x.ndim != spatial + 2:
+        raise ValueError(f"{name}: expected an input with {spatial + 2} dims, got {tuple(x.shape)}")
+    if isinstance(output_size, int) or output_size is None:
+        output_size = (output_size,) * spatial
+    out = tuple(n if o is None else int(o) for n, o in zip(x.shape[2:], output_size))
+    if len(out) != spatial or min(out) < 1:
+        raise ValueError(f"{name}: output_size must be {spatial} sizes >= 1, got {output_size}")
+    return AdaptiveAvgPool.apply(x, out)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """x: (N, C, H, W) -> (N, C, *output_size); ``output_size`` an int, a pair, or a pair
+    with None (keep that size). ``output_size=1`` is global average pooling."""
+    return _adaptive("adaptive_avg_pool2d", x, output_size, 2)
+
+
+def adaptive_avg_pool3d(x: Tensor, output_size) -> Tensor:
+    """x: (N, C, T, H, W) -> (N, C, *output_size), PyTorch's adaptive bins on each axis."""
+    return _adaptive("adaptive_avg_pool3d", x, output_size, 3)
