@@ -224,3 +224,21 @@ def test_video_folder_errors_name_the_folder(tmp_path):
     (tmp_path / "empty_class").mkdir()
     with pytest.raises(FileNotFoundError, match="no video files"):
         VideoFolder(tmp_path, 4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not md.cuda.is_available(), reason="needs CUDA and CuPy")
+def test_loader_puts_batches_on_the_gpu():
+    ds = MovingShapes(6, frames=4, size=16)
+    x, y = next(iter(DataLoader(ds, batch_size=3, device="cuda")))
+    assert x.device == "cuda" and y.device == "cuda"
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_allclose(x.numpy(), np.stack([ds[i][0] for i in range(3)]))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not md.cuda.is_available(), reason="needs CUDA and CuPy")
+def test_collate_stacks_gpu_tensors_on_the_gpu():
+    samples = [(md.tensor(np.ones(3), device="cuda"), i) for i in range(4)]
+    x, y = default_collate(samples, device="cuda")
+    assert x.shape == (4, 3) and x.device == "cuda" and y.device == "cuda"

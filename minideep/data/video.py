@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -79,9 +80,20 @@ class VideoWriteError(OSError):
 
 
 def _ffmpeg() -> str:
-    """Path of the FFmpeg executable bundled with imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE)."""
-    import imageio_ffmpeg
+    """Path of the FFmpeg executable bundled with imageio-ffmpeg (or $IMAGEIO_FFMPEG_EXE).
 
+    Without imageio-ffmpeg, an ``ffmpeg`` on the PATH is used.
+    """
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        found = shutil.which("ffmpeg")
+        if found is None:
+            raise ModuleNotFoundError(
+                "reading and writing video needs FFmpeg: pip install imageio-ffmpeg (it ships "
+                "an ffmpeg binary), or put an ffmpeg executable on the PATH"
+            ) from None
+        return found
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
