@@ -263,19 +263,28 @@ class _Decoder:
         self.frame_shape = (info["out_height"], info["out_width"], self.channels)
         return info
 
-    def blocks(self, max_bytes: int = 1 << 22) -> Iterator[np.ndarray]:
-        """Yield ``(k, H, W, C)`` uint8 arrays of consecutive frames until FFmpeg ends."""
+    def blocks(self, expected: int | None = None, max_bytes: int = 1 << 22):
+        """Yield ``(k, H, W, C)`` uint8 arrays of consecutive frames until FFmpeg ends.
+
+        FFmpeg's bytes are read straight into fresh arrays (``readinto``): no copies, and
+        the arrays are writable. ``expected`` frames (if known) sizes the first block.
+        """
         frame_bytes = math.prod(self.frame_shape)
         per_block = max(1, max_bytes // frame_bytes)
+        if expected is not None:
+            per_block = min(per_block, max(1, expected))
         while True:
+            block = np.empty((per_block, *self.frame_shape), np.uint8)
             self._last_progress = time.monotonic()
-            raw = self.proc.stdout.read(per_block * frame_bytes)
+            got = self.proc.stdout.readinto(memoryview(block).cast("B"))
             self._fail_if_stalled()
-            n = len(raw) // frame_bytes
+            n = got // frame_bytes
+            if n == per_block:
+                yield block
+                continue
             if n:
-                yield np.frombuffer(raw[: n * frame_bytes], np.uint8).reshape(n, *self.frame_shape)
-            if len(raw) < per_block * frame_bytes:
-                return
+                yield block[:n].copy()  # the last, partly filled block: keep only its frames
+            return
 
     def finish(self) -> int:
         """Wait for FFmpeg to exit and return its exit code."""
@@ -338,8 +347,12 @@ def _decode(path, size, grayscale, start, stop, step, timeout) -> Iterator[np.nd
     decoder = _Decoder(path, cmd, 1 if grayscale else 3, timeout)
     try:
         info = decoder.start()
+        promised = _promised_frames(info)
+        expected = None if promised is None else len(range(start, promised, step))
+        if stop is not None:
+            expected = min(expected or stop, len(range(start, stop, step)))
         n = 0
-        for block in decoder.blocks():
+        for block in decoder.blocks(expected):
             n += len(block)
             yield block
         code = decoder.finish()
@@ -400,7 +413,7 @@ def read_video(
     """
     blocks = list(_decode(path, size, grayscale, start, stop, step, timeout))
     if blocks:
-        return np.concatenate(blocks) if len(blocks) > 1 else blocks[0].copy()
+        return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
     size = _check_args(size, start, stop, step)
     if size is None:
         info = video_info(path, timeout=timeout)
