@@ -76,8 +76,10 @@ class Adam(Optimizer):
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg *= beta1
         exp_avg += (1 - beta1) * grad
+        grad_sq = grad * grad
+        grad_sq *= 1 - beta2
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (grad * grad)
+        exp_avg_sq += grad_sq
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             second_moment = state["max_exp_avg_sq"]
@@ -88,4 +90,6 @@ class Adam(Optimizer):
         denom = xp.sqrt(second_moment)
         denom /= math.sqrt(1 - beta2**t)
         denom += group["eps"]
-        p.data -= step_size * (exp_avg / denom)
+        update = xp.divide(exp_avg, denom, out=denom)  # reuse denom's memory
+        update *= step_size
+        p.data -= update

@@ -70,8 +70,10 @@ class RMSprop(Optimizer):
             grad = grad + group["weight_decay"] * p.data
 
         square_avg = state["square_avg"]
+        grad_sq = grad * grad
+        grad_sq *= 1 - alpha
         square_avg *= alpha
-        square_avg += (1 - alpha) * (grad * grad)
+        square_avg += grad_sq
         if group["centered"]:
             grad_avg = state["grad_avg"]
             grad_avg *= alpha
@@ -87,4 +89,6 @@ class RMSprop(Optimizer):
             buf += grad / avg
             p.data -= group["lr"] * buf
         else:
-            p.data -= group["lr"] * (grad / avg)
+            update = xp.divide(grad, avg, out=avg)  # reuse avg's memory
+            update *= group["lr"]
+            p.data -= update
