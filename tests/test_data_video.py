@@ -271,3 +271,11 @@ def test_importing_minideep_data_does_not_import_imageio():
     code = "import sys, minideep.data; print(any('imageio' in m for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_slow_consumer_of_iter_frames_is_not_mistaken_for_a_stall(video):
+    frames = []
+    for frame in iter_frames(video[0], stop=3, timeout=0.2):
+        time.sleep(0.3)  # longer than the timeout, but FFmpeg is not the one waiting
+        frames.append(frame)
+    assert len(frames) == 3

@@ -11,6 +11,7 @@ A dataset is anything with ``len(ds)`` and ``ds[i]`` returning one sample, usual
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -79,7 +80,7 @@ def random_split(
     permutation comes from ``generator`` or minideep's generator (``md.manual_seed``).
     """
     n = len(dataset)
-    if all(0 <= f <= 1 for f in lengths) and abs(sum(lengths) - 1) < 1e-6 and sum(lengths) != n:
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= n:  # fractions (PyTorch's rule)
         counts = [int(np.floor(n * f)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
@@ -87,7 +88,7 @@ def random_split(
     if sum(lengths) != n:
         raise ValueError(f"random_split: lengths {list(lengths)} do not add up to {n} samples")
     order = (generator or backend.numpy_rng()).permutation(n)
-    bounds = np.cumsum([0, *lengths])
+    bounds = np.cumsum([0, *(int(k) for k in lengths)])
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 

@@ -218,7 +218,9 @@ class _Decoder:
         self.stalled = False
         self._header = threading.Event()
         self._done = threading.Event()
-        self._last_progress = time.monotonic()
+        # When we started waiting on FFmpeg (None while the caller has the frames): time
+        # spent by a slow consumer of iter_frames must not count as FFmpeg stalling.
+        self._waiting_since: float | None = time.monotonic()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -239,7 +241,8 @@ class _Decoder:
 
     def _watch(self) -> None:
         while not self._done.wait(0.05):
-            if time.monotonic() - self._last_progress > self.timeout:
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > self.timeout:
                 self.stalled = True
                 self.proc.kill()
                 return
@@ -253,9 +256,11 @@ class _Decoder:
     def start(self) -> dict:
         """Wait for FFmpeg's header and return :func:`_parse_header` of it."""
         self._header.wait()
+        self._waiting_since = None
         self._fail_if_stalled()
         info = _parse_header(self.lines)
         if info["out_width"] is None:
+            self._waiting_since = time.monotonic()
             self.proc.wait()
             self._log_thread.join()
             self._fail_if_stalled()
@@ -275,8 +280,9 @@ class _Decoder:
             per_block = min(per_block, max(1, expected))
         while True:
             block = np.empty((per_block, *self.frame_shape), np.uint8)
-            self._last_progress = time.monotonic()
+            self._waiting_since = time.monotonic()
             got = self.proc.stdout.readinto(memoryview(block).cast("B"))
+            self._waiting_since = None
             self._fail_if_stalled()
             n = got // frame_bytes
             if n == per_block:
@@ -288,6 +294,7 @@ class _Decoder:
 
     def finish(self) -> int:
         """Wait for FFmpeg to exit and return its exit code."""
+        self._waiting_since = time.monotonic()
         code = self.proc.wait()
         self._log_thread.join()
         self._fail_if_stalled()
