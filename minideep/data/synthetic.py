@@ -88,6 +88,20 @@ def _move(p0, v, t, extent, length, wrap):
     return pos, sign, crossed
 
 
+def _inside(shape: str, dx, dy, r):
+    """Which pixels, at offsets ``(dx, dy)`` from the centre, belong to a shape of radius r.
+
+    All three have the area of the circle: a square of side sqrt(pi) r, and an isosceles
+    triangle, apex up, whose base and height are both sqrt(2 pi) r.
+    """
+    if shape == "circle":
+        return dx * dx + dy * dy <= r * r
+    if shape == "square":
+        return np.maximum(np.abs(dx), np.abs(dy)) <= _SQUARE_HALF * r
+    h = _TRIANGLE_HALF * r  # half the height, half the base
+    return (dy <= h) & (np.abs(dx) <= (dy + h) / 2)
+
+
 class MovingShapes(Dataset):
     """A seeded synthetic video dataset: shapes moving in a frame.
 
@@ -256,18 +270,11 @@ class MovingShapes(Dataset):
             dx = np.mod(dx + W / 2, W) - W / 2
             dy = np.mod(dy + H / 2, H) - H / 2
         r = radius[:, None, :, None, None]
-        kind = self.shape_labels[sl][:, None, None, None, None]
-        names = list(self.shapes)
         mask = np.zeros(np.broadcast_shapes(dx.shape, dy.shape), bool)
-        if "circle" in names:
-            mask |= (kind == names.index("circle")) & (dx * dx + dy * dy <= r * r)
-        if "square" in names:
-            inside = np.maximum(np.abs(dx), np.abs(dy)) <= _SQUARE_HALF * r
-            mask |= (kind == names.index("square")) & inside
-        if "triangle" in names:
-            h = _TRIANGLE_HALF * r  # half of height and of base; apex at the top
-            inside = (dy <= h) & (np.abs(dx) <= (dy + h) / 2)
-            mask |= (kind == names.index("triangle")) & inside
+        kinds = self.shape_labels[sl]
+        for k, name in enumerate(self.shapes):  # each clip is tested for its own shape only
+            clips = np.nonzero(kinds == k)[0]
+            mask[clips] = _inside(name, dx[clips], dy[clips], r[clips])
 
         # Tight boxes. Column x of a pixel "unwrapped" next to the centre is cx + dx - 0.5.
         cols, rows = mask.any(axis=3), mask.any(axis=4)  # (n, T, S, W), (n, T, S, H)
