@@ -199,7 +199,7 @@ def _train_epoch(
 
     if n_seen == 0:
         raise ValueError("the training loader produced no batches")
-    record = {"loss": total_loss / n_seen}
+    record = {"loss": total_loss / n_seen, "samples/s": n_seen / (time.perf_counter() - start)}
     if metric_fns:
         y_true, y_pred = np.concatenate(labels_true), np.concatenate(labels_pred)
         record.update({name: fn(y_true, y_pred) for name, fn in metric_fns.items()})
@@ -313,6 +313,7 @@ def fit(
                 summary = {"loss": f"{train['loss']:.4f}"}
                 if "accuracy" in train:
                     summary["acc"] = f"{train['accuracy']:.3f}"
+                summary["samples/s"] = f"{train['samples/s']:.0f}"
                 if val is not None:
                     summary["val_loss"] = f"{val['loss']:.4f}"
                     if "accuracy" in val:

@@ -64,8 +64,13 @@ def plot_history(history: Mapping[str, Sequence[float]], path=None, title: str |
     if n_panels == 0:
         raise ValueError(f"nothing to plot: the history has no train_* records ({list(history)})")
 
-    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.4), squeeze=False)
-    axes = axes[0]
+    n_cols = min(3, n_panels)
+    n_rows = -(-n_panels // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.4 * n_rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    axes = axes[:n_panels]
     for ax, name in zip(axes, names):
         for split, style in (("train", "-o"), ("val", "--s")):
             values = history.get(f"{split}_{name}")
