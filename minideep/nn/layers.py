@@ -455,17 +455,19 @@ class _BatchNorm(Module):
         track_running_stats: bool = True,
         device=None,
         dtype=None,
+        *,
+        bias: bool = True,
     ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = _empty((num_features,), device, dtype)
-            self.bias = _empty((num_features,), device, dtype)
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+            self.weight = init.ones_(_empty((num_features,), device, dtype))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = init.zeros_(_empty((num_features,), device, dtype))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             float_dtype = np.float32 if dtype is None else dtype
@@ -513,7 +515,8 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
 
@@ -521,7 +524,8 @@ class BatchNorm1d(_BatchNorm):
     """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C.
 
     weight, bias, running_mean, running_var: (C,); num_batches_tracked: int64 scalar.
-    ``momentum=None`` makes the running statistics a cumulative average.
+    ``momentum=None`` makes the running statistics a cumulative average; ``affine=False``
+    drops weight and bias, ``bias=False`` only the bias.
     """
 
     _input_dims = (2, 3)
