@@ -238,3 +238,14 @@ def test_foreign_npz_is_not_a_checkpoint(tmp_path):
     np.savez(path, w=np.ones(2))
     with pytest.raises(CheckpointError, match="not a minideep checkpoint"):
         md.load(path)
+
+
+@pytest.mark.gpu
+def test_gpu_arrays_are_saved_as_host_copies(tmp_path):
+    if not md.cuda.is_available():
+        pytest.skip("needs CUDA")
+    t = md.tensor([1.0, 2.0], device="cuda")
+    md.save({"t": t, "a": t.data}, tmp_path / "c.npz")
+    back = md.load(tmp_path / "c.npz")
+    assert isinstance(back["a"], np.ndarray) and back["t"].device == "cpu"
+    np.testing.assert_array_equal(back["a"], [1.0, 2.0])

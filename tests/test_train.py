@@ -268,3 +268,19 @@ def test_plot_confusion_matrix_checks_class_names():
 
     with pytest.raises(ValueError, match="2 class names"):
         plot_confusion_matrix(np.eye(3), ["a", "b"])
+
+
+@pytest.mark.gpu
+def test_fit_evaluate_predict_on_cuda():
+    if not md.cuda.is_available():
+        pytest.skip("needs CUDA")
+    model = Linear2()
+    opt = md.optim.Adam(model.parameters(), lr=0.1)
+    history = fit(
+        model, _loader(as_tensors=False), cross_entropy, opt, 5, device="cuda", progress=False
+    )
+    assert model.w.device == "cuda" and history.train_accuracy[-1] == 1.0
+    assert md.backend.device_of(opt.state[model.w]["exp_avg"]) == "cuda"
+    assert evaluate(model, _loader(seed=1), cross_entropy)["accuracy"] == 1.0
+    x, y = _blobs(seed=2)
+    np.testing.assert_array_equal(predict(model, x), y)
