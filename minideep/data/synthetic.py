@@ -325,9 +325,11 @@ class MovingShapes(Dataset):
 
         ``root/<class>/<index:05d><ext>``, with ``label`` (``"direction"`` or ``"shape"``;
         default: this dataset's) naming the folders, so ``VideoFolder(root, ...)`` reads
-        them back with the same classes. ``root/annotations.json`` keeps, per file, the
-        shape, direction, boxes and events. Files are encoded ``workers`` at a time
-        (default: one per CPU core). Returns ``Path(root)``.
+        them back. VideoFolder numbers the classes in sorted order unless given
+        ``classes=ds.classes``, which keeps this dataset's indices.
+        ``root/annotations.json`` keeps, per file, the shape, direction, boxes and
+        events. Files are encoded ``workers`` at a time (default: one per CPU core).
+        Returns ``Path(root)``.
         """
         from .video import write_video
 
