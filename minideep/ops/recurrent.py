@@ -11,10 +11,13 @@ All three share the same plan, which is where the speed comes from:
   ``gx = x (T*N, I) @ W_ih^T + b_ih``, because they do not depend on the recurrence.
   Each step then does one product for all its gates, ``gh = h_{t-1} @ W_hh^T (+ b_hh)``,
   and the gate nonlinearities.
-* backward: walking the steps from last to first, each step turns the gradient of its
-  state into the gradient of its gate pre-activations ``dgates_t`` (N, G*H) and passes
-  ``dgates_t @ W_hh`` down to ``h_{t-1}``. Those ``dgates`` are kept for every step, so the
-  weight gradients are again one matrix product each over the whole sequence:
+* backward: the local derivatives of the gates (``s (1 - s)`` for a sigmoid, ``1 - y^2``
+  for a tanh, ...) depend only on values saved by the forward, so they are computed for
+  all steps at once, vectorised. What is left for the loop, walking the steps from last
+  to first, is the chain itself: each step multiplies the gradient reaching its state by
+  those local derivatives to get the gradient of its gate pre-activations ``dgates_t``
+  (N, G*H), and passes ``dgates_t @ W_hh`` down to ``h_{t-1}``. The ``dgates`` of every
+  step are kept, so the weight gradients are again one matrix product each:
 
       dW_ih = sum_t dgx_t^T x_t       = dGx (T*N, G*H)^T @ x (T*N, I)
       dW_hh = sum_t dgh_t^T h_{t-1}   = dGh (T*N, G*H)^T @ H_prev (T*N, H)
@@ -42,11 +45,17 @@ from ..tensor import Tensor
 
 
 def _sigmoid_(a, xp):
-    """a <- sigmoid(a) in place, computed as 0.5 * tanh(a / 2) + 0.5 (never overflows)."""
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    """a <- 1 / (1 + exp(-a)) in place.
+
+    exp's argument is capped at 88 so that it never overflows, even in float32; below
+    a = -88 the sigmoid is under 1e-38 anyway. (On CPUs without AVX-512, NumPy's exp is
+    vectorised and its tanh is not, so this is also faster than 0.5 * tanh(a / 2) + 0.5.)
+    """
+    xp.negative(a, out=a)
+    xp.minimum(a, 88.0, out=a)
+    xp.exp(a, out=a)
+    a += 1.0
+    xp.reciprocal(a, out=a)
 
 
 def _project_inputs(x, w_ih, biases):
@@ -115,7 +124,7 @@ class RNNSequence(Function):
         T, N, H = gx.shape
         h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
         h_all[0] = h0
-        w_hh_t = w_hh.T
+        w_hh_t = xp.ascontiguousarray(w_hh.T)  # a contiguous operand makes each GEMM faster
         for t in range(T):
             h = h_all[t + 1]
             xp.matmul(h_all[t], w_hh_t, out=h)
@@ -132,17 +141,13 @@ class RNNSequence(Function):
     def backward(ctx, dout, dh_n):
         xp = get_array_module(dout)
         dout = _time_major(dout, ctx.reverse)
-        h_all, w_hh = ctx.h_all, ctx.w_hh
-        T = dout.shape[0]
+        h, w_hh = ctx.h_all[1:], ctx.w_hh
+        local = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).astype(h.dtype)
         dpre = xp.empty(dout.shape, dtype=dout.dtype)
         dh = dh_n
-        for t in range(T - 1, -1, -1):
+        for t in range(dout.shape[0] - 1, -1, -1):
             dh = dh + dout[t]
-            h = h_all[t + 1]
-            if ctx.nonlinearity == "tanh":
-                xp.multiply(dh, 1 - h * h, out=dpre[t])
-            else:
-                xp.multiply(dh, h > 0, out=dpre[t])
+            xp.multiply(dh, local[t], out=dpre[t])
             dh = dpre[t] @ w_hh
         dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dpre, dpre)
         return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None
@@ -166,6 +171,11 @@ class LSTMSequence(Function):
         d_i   = g_c * g,   d_g = g_c * i,   d_f = g_c * c_{t-1}
         dgates = [d_i i(1-i), d_f f(1-f), d_g (1-g^2), d_o o(1-o)]   (sigmoid' = s(1-s))
         dL/dh_{t-1} = dgates @ W_hh,   dL/dc_{t-1} = g_c * f
+
+    so dgates = [g_c * A_i, g_c * A_f, g_c * A_g, g_h * A_o] with local factors
+    A_i = g i (1-i), A_f = c_{t-1} f (1-f), A_g = i (1-g^2), A_o = tanh(c_t) o (1-o), and
+    g_c gains g_h * B with B = o (1 - tanh(c_t)^2): A and B are computed for all steps
+    before the loop.
     """
 
     @staticmethod
@@ -179,7 +189,7 @@ class LSTMSequence(Function):
         c_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
         tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
         h_all[0], c_all[0] = h0, c0
-        w_hh_t = w_hh.T
+        w_hh_t = xp.ascontiguousarray(w_hh.T)
         for t in range(T):
             a = acts[t]
             xp.matmul(h_all[t], w_hh_t, out=a)
@@ -204,20 +214,24 @@ class LSTMSequence(Function):
         acts, c_all, tanh_c, w_hh = ctx.acts, ctx.c_all, ctx.tanh_c, ctx.w_hh
         T, N, G = acts.shape
         H = G // 4
-        dgates = xp.empty((T, N, G), dtype=dout.dtype)
+        i, f, g, o = (acts[:, :, k * H : (k + 1) * H] for k in range(4))  # each (T, N, H)
+        A = xp.empty((T, N, 4, H), dtype=acts.dtype)  # the local factors, all steps at once
+        A[:, :, 0] = g * i * (1 - i)
+        A[:, :, 1] = c_all[:-1] * f * (1 - f)
+        A[:, :, 2] = i * (1 - g * g)
+        A[:, :, 3] = tanh_c * o * (1 - o)
+        B = o * (1 - tanh_c * tanh_c)
+        dgates = xp.empty((T, N, 4, H), dtype=dout.dtype)
         dh, dc = dh_n, dc_n
         for t in range(T - 1, -1, -1):
-            a, d = acts[t], dgates[t]
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            tc = tanh_c[t]
+            d = dgates[t]
             dh = dh + dout[t]
-            dc = dc + dh * o * (1 - tc * tc)
-            d[:, :H] = dc * g * i * (1 - i)
-            d[:, H : 2 * H] = dc * c_all[t] * f * (1 - f)
-            d[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
-            d[:, 3 * H :] = dh * tc * o * (1 - o)
-            dh = d @ w_hh
-            dc = dc * f
+            dc = dc + dh * B[t]
+            xp.multiply(dc[:, None, :], A[t, :, :3], out=d[:, :3])  # gates i, f, g
+            xp.multiply(dh, A[t, :, 3], out=d[:, 3])  # gate o
+            dh = d.reshape(N, G) @ w_hh
+            dc = dc * f[t]
+        dgates = dgates.reshape(T, N, G)
         dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
         return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
 
@@ -240,6 +254,9 @@ class GRUSequence(Function):
         d_r = d_n * hn * r (1 - r)
         input projection gets [d_r, d_z, d_n], hidden projection [d_r, d_z, d_n * r]
         dL/dh_{t-1} = g_h * z + [d_r, d_z, d_n * r] @ W_hh
+
+    The factors multiplying g_h, (1 - z)(1 - n^2), (h_{t-1} - n) z (1 - z) and
+    hn r (1 - r), are computed for all steps before the loop.
     """
 
     @staticmethod
@@ -252,7 +269,7 @@ class GRUSequence(Function):
         hn_all = xp.empty((T, N, H), dtype=gx.dtype)  # W_hn h_{t-1} + b_hn
         h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
         h_all[0] = h0
-        w_hh_t = w_hh.T
+        w_hh_t = xp.ascontiguousarray(w_hh.T)
         for t in range(T):
             h_prev, a = h_all[t], acts[t]
             gh = h_prev @ w_hh_t
@@ -277,23 +294,26 @@ class GRUSequence(Function):
     def backward(ctx, dout, dh_n):
         xp = get_array_module(dout)
         dout = _time_major(dout, ctx.reverse)
-        acts, hn_all, h_prev_all, w_hh = ctx.acts, ctx.hn_all, ctx.h_prev, ctx.w_hh
+        acts, hn_all, w_hh = ctx.acts, ctx.hn_all, ctx.w_hh
         T, N, G = acts.shape
         H = G // 3
-        dgx = xp.empty((T, N, G), dtype=dout.dtype)
-        dgh = xp.empty((T, N, G), dtype=dout.dtype)
+        r, z, n = (acts[:, :, k * H : (k + 1) * H] for k in range(3))  # each (T, N, H)
+        A_n = (1 - z) * (1 - n * n)  # the local factors, all steps at once
+        A_z = (ctx.h_prev - n) * z * (1 - z)
+        A_r = hn_all * r * (1 - r)
+        dgh = xp.empty((T, N, G), dtype=dout.dtype)  # [d_r, d_z, d_n * r] per step
+        dn = xp.empty((T, N, H), dtype=dout.dtype)
         dh = dh_n
         for t in range(T - 1, -1, -1):
-            a = acts[t]
-            r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+            d = dgh[t]
             dh = dh + dout[t]
-            dn = dh * (1 - z) * (1 - n * n)
-            dgx[t, :, :H] = dn * hn_all[t] * r * (1 - r)
-            dgx[t, :, H : 2 * H] = dh * (h_prev_all[t] - n) * z * (1 - z)
-            dgx[t, :, 2 * H :] = dn
-            dgh[t, :, : 2 * H] = dgx[t, :, : 2 * H]
-            xp.multiply(dn, r, out=dgh[t, :, 2 * H :])
-            dh = dh * z + dgh[t] @ w_hh
+            xp.multiply(dh, A_n[t], out=dn[t])
+            xp.multiply(dn[t], A_r[t], out=d[:, :H])
+            xp.multiply(dh, A_z[t], out=d[:, H : 2 * H])
+            xp.multiply(dn[t], r[t], out=d[:, 2 * H :])
+            dh = dh * z[t] + d @ w_hh
+        dgx = dgh.copy()  # [d_r, d_z, d_n]
+        dgx[:, :, 2 * H :] = dn
         dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgx, dgh)
         return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None
 
