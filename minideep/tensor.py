@@ -61,8 +61,12 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__ instead of numpy's add
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device: str | None = None):
-        if isinstance(data, np.ndarray) and dtype is None and device is None:
-            self.data = data
+        if (
+            dtype is None
+            and device is None
+            and (isinstance(data, np.ndarray) or backend.is_cupy_array(data))
+        ):
+            self.data = data  # an array is wrapped as it is: float64 stays float64 on both
         else:
             if device is None:
                 device = backend.device_of(data)
