@@ -251,23 +251,32 @@ def _torch_step(torch, name: str, batch: int, device: str):
 DEFAULT_BATCH = {"cnn": 32, "lstm": 32, "mlp": 64, "tiny": 8}
 
 
-def workload_rows(device: str = "cpu", batch: dict | None = None, repeats: int = 10) -> list[dict]:
-    """Time each workload in minideep and (when installed) PyTorch on ``device``."""
+def workload_rows(
+    device: str = "cpu", batch: dict | None = None, repeats: int = 10, quick: bool = False
+) -> list[dict]:
+    """Time each workload in minideep and (when installed) PyTorch on ``device``.
+
+    ``quick``: batches of 2 and one timed call each (a smoke test, not a measurement).
+    """
     torch = _torch()
     batch = {**DEFAULT_BATCH, **(batch or {})}
+    if quick:
+        batch = {name: 2 for name in batch}
+        repeats = 1
     rows = []
     for name in WORKLOADS:
         n = batch[name]
         reps = repeats * 20 if name == "tiny" else repeats
+        warm = 0 if quick else 2
         ours = _minideep_step(name, n, device)
-        t_ours = (time_cpu if device == "cpu" else time_cupy)(ours, reps)
+        t_ours = (time_cpu if device == "cpu" else time_cupy)(ours, reps, warm)
         row = {"workload": name, "batch": n, "device": device, "minideep ms": t_ours * 1e3}
         if torch is not None and (device == "cpu" or torch.cuda.is_available()):
             theirs = _torch_step(torch, name, n, device)
             if device == "cpu":
-                t_theirs = time_cpu(theirs, reps)
+                t_theirs = time_cpu(theirs, reps, warm)
             else:
-                t_theirs = time_torch_cuda(torch, theirs, reps)
+                t_theirs = time_torch_cuda(torch, theirs, reps, warm)
             row["pytorch ms"] = t_theirs * 1e3
             row["minideep / pytorch"] = t_ours / t_theirs
         rows.append(row)
@@ -277,95 +286,106 @@ def workload_rows(device: str = "cpu", batch: dict | None = None, repeats: int =
 # ---------------------------------------------------------------------------- kernels
 
 
-def kernel_rows(device: str = "cpu", repeats: int = 10) -> list[dict]:
-    """Single kernels, forward and forward+backward, with achieved GFLOP/s."""
+def _kernel_specs(quick: bool) -> list[tuple]:
+    """``(kernel, size text, FLOPs, input shapes, fn(F, *inputs), backward?)`` per row.
+
+    ``fn`` takes the functional module of a library (``md.nn.functional`` or
+    ``torch.nn.functional``), so one spec serves both libraries.
+    """
+    b = 2 if quick else None  # batch override for a smoke test
+    specs = []
+    for n in (64,) if quick else (128, 512, 1024):
+        specs.append(("matmul", f"{n}x{n}x{n}", 2 * n**3, [(n, n), (n, n)],
+                      lambda F, x, y: x @ y, False))  # fmt: skip
+    for batch, cin, cout, hw in ((b or 32, 3, 16, 64), (b or 32, 16, 32, 64)):
+        flops = 2 * batch * cout * hw * hw * cin * 9
+        shapes = [(batch, cin, hw, hw), (cout, cin, 3, 3)]
+        size = f"{batch}x{cin}x{hw}x{hw} -> {cout}, k3 p1"
+        conv = lambda F, x, w: F.conv2d(x, w, padding=1)  # noqa: E731
+        specs.append(("conv2d fwd", size, flops, shapes, conv, False))
+        specs.append(("conv2d fwd+bwd", size, 3 * flops, shapes, conv, True))
+    n = b or 8
+    flops = 3 * 2 * n * 16 * (16 * 32 * 32) * 8 * 27
+    specs.append(("conv3d fwd+bwd", f"{n}x8x16x32x32 -> 16, k3 p1", flops,
+                  [(n, 8, 16, 32, 32), (16, 8, 3, 3, 3)],
+                  lambda F, x, w: F.conv3d(x, w, padding=1), True))  # fmt: skip
+    n = b or 32
+    pool = lambda F, x: F.max_pool2d(x, 2)  # noqa: E731
+    specs.append(("max_pool2d fwd", f"{n}x32x64x64, k2", 0, [(n, 32, 64, 64)], pool, False))
+    specs.append(("max_pool2d fwd+bwd", f"{n}x32x64x64, k2", 0, [(n, 32, 64, 64)], pool, True))
+    return specs
+
+
+def kernel_rows(device: str = "cpu", repeats: int = 10, quick: bool = False) -> list[dict]:
+    """Single kernels, forward and forward+backward, with achieved GFLOP/s.
+
+    ``quick`` shrinks every batch to 2 and times one call: a smoke test, not a measurement.
+    """
     import minideep as md
-    from minideep.nn import functional as F
+    from minideep import nn
 
     torch = _torch()
-    timer = time_cpu if device == "cpu" else time_cupy
+    torch_device = (
+        device if torch is not None and (device == "cpu" or torch.cuda.is_available()) else None
+    )
+    reps, warmup = (1, 0) if quick else (repeats, 2)
     rng = np.random.default_rng(0)
     rows = []
 
-    def arr(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
+    def measure(lib, fn, arrays, backward):
+        is_md = lib is md
+        dev = device if is_md else torch_device
+        inputs = [lib.tensor(a, device=dev, requires_grad=backward) for a in arrays]
+        functional = nn.functional if is_md else torch.nn.functional
+        if backward:
+            step = lambda: _fwd_bwd(fn(functional, *inputs), *inputs)  # noqa: E731
+        else:
+            step = lambda: _no_grad(lib, fn, functional, *inputs)  # noqa: E731
+        if dev == "cpu":
+            return time_cpu(step, reps, warmup)
+        return (
+            time_cupy(step, reps, warmup) if is_md else time_torch_cuda(torch, step, reps, warmup)
+        )
 
-    def add(kernel, size, flops, ours, theirs_fn=None):
-        t = timer(ours, repeats)
+    for kernel, size, flops, shapes, fn, backward in _kernel_specs(quick):
+        arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        t = measure(md, fn, arrays, backward)
         row = {"kernel": kernel, "size": size, "device": device, "minideep ms": t * 1e3}
         row["minideep GFLOP/s"] = flops / t / 1e9 if flops else float("nan")
-        if theirs_fn is not None and torch is not None:
-            if device == "cpu":
-                tt = time_cpu(theirs_fn, repeats)
-            elif torch.cuda.is_available():
-                tt = time_torch_cuda(torch, theirs_fn, repeats)
-            else:
-                tt = None
-            if tt is not None:
-                row["pytorch ms"] = tt * 1e3
-                row["minideep / pytorch"] = t / tt
+        if torch_device is not None:
+            tt = measure(torch, fn, arrays, backward)
+            row["pytorch ms"] = tt * 1e3
+            row["minideep / pytorch"] = t / tt
         rows.append(row)
 
-    def both(*arrays, grad=False):
-        ours = [md.tensor(a, device=device, requires_grad=grad) for a in arrays]
-        theirs = None
-        if torch is not None:
-            tdev = device if device == "cpu" or torch.cuda.is_available() else None
-            if tdev is not None:
-                theirs = [torch.tensor(a, device=tdev, requires_grad=grad) for a in arrays]
-        return ours, theirs
-
-    for n in (128, 512, 1024):
-        (a, b), t = both(arr(n, n), arr(n, n))
-        add("matmul", f"{n}x{n}x{n}", 2 * n**3, lambda a=a, b=b: a @ b,
-            (lambda t=t: t[0] @ t[1]) if t else None)  # fmt: skip
-
-    for batch, cin, cout, hw in ((32, 3, 16, 64), (32, 16, 32, 64)):
-        flops = 2 * batch * cout * hw * hw * cin * 9
-        (x, w), t = both(arr(batch, cin, hw, hw), arr(cout, cin, 3, 3), grad=True)
-        size = f"{batch}x{cin}x{hw}x{hw} -> {cout}, k3 p1"
-        tf = torch.nn.functional if torch else None
-        add("conv2d fwd", size, flops, lambda x=x, w=w: _no_grad(md, F.conv2d, x, w, padding=1),
-            (lambda t=t: _no_grad_t(torch, tf.conv2d, t[0], t[1], padding=1)) if t else None)
-        add("conv2d fwd+bwd", size, 3 * flops, lambda x=x, w=w: _fwd_bwd(F.conv2d(x, w, padding=1), x, w),
-            (lambda t=t: _fwd_bwd(tf.conv2d(t[0], t[1], padding=1), *t)) if t else None)  # fmt: skip
-
-    (x, w), t = both(arr(8, 8, 16, 32, 32), arr(16, 8, 3, 3, 3), grad=True)
-    flops = 2 * 8 * 16 * 16 * 32 * 32 * 8 * 27
-    tf = torch.nn.functional if torch else None
-    add("conv3d fwd+bwd", "8x8x16x32x32 -> 16, k3 p1", 3 * flops,
-        lambda: _fwd_bwd(F.conv3d(x, w, padding=1), x, w),
-        (lambda: _fwd_bwd(tf.conv3d(t[0], t[1], padding=1), *t)) if t else None)  # fmt: skip
-
-    (x,), t = both(arr(32, 32, 64, 64), grad=True)
-    add("max_pool2d fwd", "32x32x64x64, k2", 0, lambda: _no_grad(md, F.max_pool2d, x, 2),
-        (lambda: _no_grad_t(torch, tf.max_pool2d, t[0], 2)) if t else None)
-    add("max_pool2d fwd+bwd", "32x32x64x64, k2", 0, lambda: _fwd_bwd(F.max_pool2d(x, 2), x),
-        (lambda: _fwd_bwd(tf.max_pool2d(t[0], 2), *t)) if t else None)  # fmt: skip
-
-    import minideep.nn as mnn
-
+    # The LSTM layer: a module rather than a function, so it is timed on its own.
+    n = 2 if quick else 32
+    x_np = rng.standard_normal((n, 16, 256)).astype(np.float32)
     md.manual_seed(0)
-    lstm = mnn.LSTM(256, 128, batch_first=True).to(device)
-    (x,), t = both(arr(32, 16, 256), grad=True)
-    flops = 2 * 32 * 16 * 4 * 128 * (256 + 128) * 3
-    ours = lambda: _fwd_bwd(lstm(x)[0], x)  # noqa: E731
-    theirs = None
-    if t:
-        tl = torch.nn.LSTM(256, 128, batch_first=True).to(t[0].device)
-        theirs = lambda: _fwd_bwd(tl(t[0])[0], t[0])  # noqa: E731
-    add("lstm fwd+bwd", "batch 32, 16 steps, 256 -> 128", flops, ours, theirs)
+    lstm = nn.LSTM(256, 128, batch_first=True).to(device)
+    x = md.tensor(x_np, device=device, requires_grad=True)
+    step = lambda: _fwd_bwd(lstm(x)[0], x)  # noqa: E731
+    t = (time_cpu if device == "cpu" else time_cupy)(step, reps, warmup)
+    flops = 3 * 2 * n * 16 * 4 * 128 * (256 + 128)
+    row = {"kernel": "lstm fwd+bwd", "size": f"batch {n}, 16 steps, 256 -> 128", "device": device}
+    row.update({"minideep ms": t * 1e3, "minideep GFLOP/s": flops / t / 1e9})
+    if torch_device is not None:
+        tl = torch.nn.LSTM(256, 128, batch_first=True).to(torch_device)
+        tx = torch.tensor(x_np, device=torch_device, requires_grad=True)
+        tstep = lambda: _fwd_bwd(tl(tx)[0], tx)  # noqa: E731
+        if torch_device == "cpu":
+            tt = time_cpu(tstep, reps, warmup)
+        else:
+            tt = time_torch_cuda(torch, tstep, reps, warmup)
+        row["pytorch ms"] = tt * 1e3
+        row["minideep / pytorch"] = t / tt
+    rows.append(row)
     return rows
 
 
-def _no_grad(md, fn, *args, **kwargs):
-    with md.no_grad():
-        return fn(*args, **kwargs)
-
-
-def _no_grad_t(torch, fn, *args, **kwargs):
-    with torch.no_grad():
-        return fn(*args, **kwargs)
+def _no_grad(lib, fn, *args):
+    with lib.no_grad():
+        return fn(*args)
 
 
 def _fwd_bwd(out, *inputs):

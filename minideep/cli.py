@@ -98,10 +98,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     sections = {}
     for device in devices:
         if "kernels" in args.what:
-            sections[f"kernels ({device})"] = bench.kernel_rows(device, repeats=args.repeats)
+            sections[f"kernels ({device})"] = bench.kernel_rows(
+                device, repeats=args.repeats, quick=args.quick
+            )
         if "workloads" in args.what:
             sections[f"training steps ({device})"] = bench.workload_rows(
-                device, repeats=args.repeats
+                device, repeats=args.repeats, quick=args.quick
             )
     for title, rows in sections.items():
         print(f"\n## {title}\n")
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--what", nargs="+", choices=["kernels", "workloads"], default=["kernels", "workloads"]
     )
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per figure")
+    p.add_argument(
+        "--quick", action="store_true", help="batches of 2, one call each: a smoke test only"
+    )
     p.add_argument("--out", default=None, help="also write <name>.json and <name>.md here")
     p.add_argument("--name", default="bench", help="file name for --out (default: bench)")
     p.set_defaults(func=cmd_bench)

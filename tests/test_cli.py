@@ -109,7 +109,7 @@ def test_demo_on_a_folder_without_videos_is_a_one_line_error(tmp_path):
 
 
 def test_bench_prints_tables_and_writes_results(tmp_path):
-    out = run("bench", "--repeats", "1", "--out", str(tmp_path), "--name", "quick")
+    out = run("bench", "--quick", "--out", str(tmp_path), "--name", "quick")
     assert out.returncode == 0, out.stderr
     for word in ("matmul", "conv2d fwd+bwd", "max_pool2d", "lstm", "cnn", "tiny"):
         assert word in out.stdout
