@@ -176,6 +176,11 @@ class LSTMSequence(Function):
     A_i = g i (1-i), A_f = c_{t-1} f (1-f), A_g = i (1-g^2), A_o = tanh(c_t) o (1-o), and
     g_c gains g_h * B with B = o (1 - tanh(c_t)^2): A and B are computed for all steps
     before the loop.
+
+    In the forward, all four gates go through *one* sigmoid over the contiguous (N, 4H)
+    block of each step, g included, using tanh(u) = 2 sigmoid(2u) - 1: the g columns of
+    ``gx`` and of W_hh^T are doubled once before the loop and g = 2 s - 1 afterwards.
+    That is one vectorised nonlinearity per step instead of three on strided slices.
     """
 
     @staticmethod
@@ -190,14 +195,16 @@ class LSTMSequence(Function):
         tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
         h_all[0], c_all[0] = h0, c0
         w_hh_t = xp.ascontiguousarray(w_hh.T)
+        gx[:, :, 2 * H : 3 * H] *= 2  # g's pre-activation doubled: tanh(u) = 2 sigmoid(2u) - 1
+        w_hh_t[:, 2 * H : 3 * H] *= 2
         for t in range(T):
             a = acts[t]
             xp.matmul(h_all[t], w_hh_t, out=a)
             a += gx[t]
-            _sigmoid_(a[:, : 2 * H], xp)
-            xp.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-            _sigmoid_(a[:, 3 * H :], xp)
+            _sigmoid_(a, xp)
             i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            g *= 2
+            g -= 1
             c = c_all[t + 1]
             xp.multiply(f, c_all[t], out=c)
             c += i * g
