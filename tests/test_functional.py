@@ -399,3 +399,18 @@ def test_dropout_p_one_gives_zeros():
 def test_errors_name_the_shapes_and_values(call, match):
     with pytest.raises((ValueError, IndexError, TypeError), match=match):
         call()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not md.cuda.is_available(), reason="needs CUDA and CuPy")
+def test_dropout_draws_its_mask_on_the_gpu_reproducibly():
+    md.manual_seed(1)
+    x = md.ones(100, 100, device="cuda", requires_grad=True)
+    y = F.dropout(x, p=0.25)
+    y.sum().backward()
+    assert y.device == "cuda" and abs((y.numpy() == 0).mean() - 0.25) < 0.02
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    md.manual_seed(1)
+    np.testing.assert_array_equal(
+        F.dropout(md.ones(100, 100, device="cuda"), 0.25).numpy(), y.numpy()
+    )

@@ -13,7 +13,8 @@ from . import Case, Spec, constant, integers, randn, uniform
 
 def _dropout(a):
     md.manual_seed(0)  # the same mask on every forward of the check
-    return F.dropout(a, p=0.4)
+    # drawn on the host so that the CPU and GPU suites see the same mask
+    return F.dropout(a.cpu(), p=0.4).to(a.device)
 
 
 def _bce_probs(p, t):
@@ -94,7 +95,12 @@ CASES = [
     Case(
         "batch_norm train (N, C, H, W)",
         lambda x, w, b: F.batch_norm(
-            x, md.zeros(3, dtype=md.float64), md.ones(3, dtype=md.float64), w, b, training=True
+            x,
+            md.zeros(3, dtype=md.float64, device=x.device),
+            md.ones(3, dtype=md.float64, device=x.device),
+            w,
+            b,
+            training=True,
         ),
         [randn(4, 3, 2, 3), randn(3), randn(3)],
     ),
@@ -131,8 +137,8 @@ CASES = [
         "cross_entropy weight ignore_index smoothing",
         lambda z, t: F.cross_entropy(
             z,
-            md.tensor(np.where(np.arange(6) == 2, -100, t.numpy())),
-            weight=md.tensor(_class_weight, dtype=md.float64),
+            md.tensor(np.where(np.arange(6) == 2, -100, t.numpy()), device=t.device),
+            weight=md.tensor(_class_weight, dtype=md.float64, device=z.device),
             label_smoothing=0.2,
         ),
         [randn(6, 4), integers(4, 6)],
@@ -144,7 +150,9 @@ CASES = [
     ),
     Case(
         "nll_loss",
-        lambda lp, t: F.nll_loss(lp, t, weight=md.tensor(_class_weight, dtype=md.float64)),
+        lambda lp, t: F.nll_loss(
+            lp, t, weight=md.tensor(_class_weight, dtype=md.float64, device=lp.device)
+        ),
         [randn(5, 4), integers(4, 5)],
     ),
     Case(
@@ -162,8 +170,10 @@ CASES = [
         lambda x, t: F.binary_cross_entropy_with_logits(
             x,
             t,
-            weight=md.tensor(np.array([[1.0], [2.0], [0.5], [1.0]]), dtype=md.float64),
-            pos_weight=md.tensor(_pos_weight, dtype=md.float64),
+            weight=md.tensor(
+                np.array([[1.0], [2.0], [0.5], [1.0]]), dtype=md.float64, device=x.device
+            ),
+            pos_weight=md.tensor(_pos_weight, dtype=md.float64, device=x.device),
             reduction="sum",
         ),
         [uniform(-4, 4, 4, 3), uniform(0, 1, 4, 3)],
@@ -176,7 +186,10 @@ CASES = [
     Case(
         "binary_cross_entropy weight none",
         lambda p, t: F.binary_cross_entropy(
-            p, t, weight=md.tensor(np.array([1.0, 0.5, 2.0]), dtype=md.float64), reduction="none"
+            p,
+            t,
+            weight=md.tensor(np.array([1.0, 0.5, 2.0]), dtype=md.float64, device=p.device),
+            reduction="none",
         ),
         [uniform(0.05, 0.95, 2, 3), constant(2, 3)],
     ),
