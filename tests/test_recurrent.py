@@ -317,6 +317,17 @@ def test_dropout_between_layers_only_in_training():
     assert all(p.grad is not None for p in lstm.parameters())
 
 
+def test_dropout_masks_follow_manual_seed():
+    if not hasattr(F, "dropout"):
+        pytest.skip("nn.functional.dropout is not available yet")
+    outputs = []
+    for _ in range(2):
+        md.manual_seed(1)
+        gru = md.nn.GRU(I, H, num_layers=3, dropout=0.3)
+        outputs.append(gru(md.randn(4, N, I))[0].numpy())
+    assert np.array_equal(*outputs)
+
+
 def test_dropout_with_a_single_layer_warns():
     with pytest.warns(UserWarning, match="num_layers=1"):
         md.nn.GRU(I, H, dropout=0.3)
