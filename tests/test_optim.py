@@ -313,3 +313,21 @@ def test_state_lives_on_the_parameters_device():
     cpu_opt = md.optim.Adam([cpu_p], lr=0.1)
     cpu_opt.load_state_dict(opt.state_dict())
     assert md.backend.device_of(cpu_opt.state[cpu_p]["exp_avg"]) == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=IDS)
+def test_cuda_updates_match_cpu_over_25_steps(name, kwargs):
+    if not md.cuda.is_available():
+        pytest.skip("needs CUDA")
+    arrays = _initial()
+    cpu = _run_md(name, kwargs, 25, arrays)
+    params = [Parameter(md.tensor(a.copy(), dtype=md.float64, device="cuda")) for a in arrays]
+    opt = getattr(md.optim, name)(params, **kwargs)
+    for _ in range(25):
+        for p in params:  # the gradient is computed on the host, so only the update differs
+            p.grad = md.tensor(_grad(p.numpy()), dtype=md.float64, device="cuda")
+        opt.step()
+    for p, expected in zip(params, cpu):
+        assert p.dtype == md.float64
+        np.testing.assert_allclose(p.numpy(), expected, rtol=1e-12, atol=1e-12)
