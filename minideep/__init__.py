@@ -4,7 +4,7 @@ It speaks PyTorch's language: ``md.tensor``, ``y.backward()``, ``md.nn.Conv2d``,
 ``md.optim.Adam`` behave like their PyTorch namesakes.
 """
 
-from . import autograd, cuda, data, nn, optim
+from . import autograd, cuda, data, metrics, nn, optim, train, viz
 from . import backend as _backend
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, manual_seed
