@@ -13,3 +13,12 @@ replace the parts where that generic path launches many small kernels:
 
 Each kernel is compiled on first use (``cupy.ElementwiseKernel`` caches it).
 """
+
+# The ops use these kernels for CuPy arrays while this is True; the tests switch it off
+# to compare against the generic path.
+ENABLED = True
+
+
+def active(array) -> bool:
+    """Whether to use a custom kernel for ``array``: a CuPy array, kernels enabled."""
+    return ENABLED and type(array).__module__.startswith("cupy")
