@@ -78,6 +78,7 @@ def main() -> None:
         torch.set_num_threads(blas_threads())
     except ImportError:
         torch = None
+    load_before = os.getloadavg()[0]
     rows = []
     for n, c_in, c_out, h, w, k, p in CASES:
         x, weight, bias = _arrays(n, c_in, c_out, h, w, k)
@@ -106,8 +107,9 @@ def main() -> None:
         f"{torch.get_num_threads() if torch is not None else '-'}. "
         f"OPENBLAS_CORETYPE: {os.environ.get('OPENBLAS_CORETYPE', 'unset')}. "
         f"ratio = minideep time / PyTorch time; target for forward+backward: <= {TARGET}. "
-        "Medians of 15 repeats after 3 warm-up calls; the machine is shared, so single runs "
-        "vary by 10-30%."
+        f"Medians of {REPEATS} repeats after 3 warm-up calls. 1-minute load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run: above the "
+        "core count, other processes shared the CPU and every time is inflated."
     )
     write_results("conv", rows, "conv2d, float32, CPU", notes)
     print(notes)
