@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import as_strided, get_array_module
 from ..tensor import Tensor
@@ -106,6 +107,10 @@ def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
             f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial size "
             f"{tuple(x.shape[2:])} padded by {padding}"
         )
+    if len(kernel) == 2 and kernels.active(x):  # one CUDA thread per column element
+        from ..kernels.conv import im2col_2d
+
+        return im2col_2d(x, kernel, stride, padding, dilation, out), out
     view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
     n, c = x.shape[:2]
     return xp.ascontiguousarray(view).reshape(n, c * math.prod(kernel), math.prod(out)), out
@@ -120,6 +125,10 @@ def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, d
     xp = get_array_module(cols)
     n, c, *spatial = x_shape
     out = tuple(output_size(*a) for a in zip(spatial, kernel, stride, padding, dilation))
+    if len(kernel) == 2 and kernels.active(cols):  # a gather per input pixel, no atomics
+        from ..kernels.conv import col2im_2d
+
+        return col2im_2d(cols, x_shape, kernel, stride, padding, dilation, out)
     cols = cols.reshape((n, c) + kernel + out)
     padded = (n, c) + tuple(s + 2 * p for s, p in zip(spatial, padding))
     dx = xp.zeros(padded, dtype=cols.dtype)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -39,6 +40,14 @@ class MaxPool(Function):
     def forward(ctx, x, kernel, stride, padding, dilation):
         xp = get_array_module(x)
         out, padded = _geometry(x, kernel, stride, padding, dilation)
+        ctx.padded, ctx.x_shape = padded, x.shape
+        ctx.geometry = (kernel, stride, padding, dilation, out)
+        ctx.on_gpu = len(kernel) == 2 and dilation == (1, 1) and kernels.active(x)
+        if ctx.on_gpu:  # one CUDA thread per output element
+            from ..kernels.pool import max_pool_2d_forward
+
+            y, ctx.argbest = max_pool_2d_forward(x, kernel, stride, padding, out)
+            return y
         x_pad = pad_spatial(x, padding, -np.inf)
         best = argbest = None
         for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
@@ -52,14 +61,18 @@ class MaxPool(Function):
             better = slab > best
             best = xp.where(better, slab, best)
             argbest[better] = k
-        ctx.argbest, ctx.padded, ctx.x_shape = argbest, padded, x.shape
-        ctx.geometry = (kernel, stride, padding, dilation, out)
+        ctx.argbest = argbest
         return best
 
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
         kernel, stride, padding, dilation, out = ctx.geometry
+        if ctx.on_gpu:  # one CUDA thread per input element, no atomics
+            from ..kernels.pool import max_pool_2d_backward
+
+            dx = max_pool_2d_backward(grad, ctx.argbest, ctx.x_shape, kernel, stride, padding, out)
+            return dx, None, None, None, None
         dx = xp.zeros(ctx.x_shape[:2] + ctx.padded, dtype=grad.dtype)
         for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
             dx[index] += grad * (ctx.argbest == k)
