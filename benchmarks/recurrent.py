@@ -110,6 +110,7 @@ def main() -> None:
     except ImportError:
         torch = None
 
+    load_before = os.getloadavg()[0]
     rows = []
     for i, (layer, batch, steps, input_size, hidden) in enumerate(CASES):
         for forward_only in [False, True] if i == 0 else [False]:
@@ -139,7 +140,10 @@ def main() -> None:
             "SGD update; float32, median of 40 after 5 warm-up steps, minideep and PyTorch "
             "timed alternately. PyTorch uses "
             "torch.set_num_threads(BLAS threads). Target for the first row: within 1.5x of "
-            "PyTorch."
+            "PyTorch. Load average (1 min) before / after the run: "
+            f"{load_before:.2f} / {os.getloadavg()[0]:.2f}; a load well above the core "
+            "count means other processes shared the CPU and inflated every time, though "
+            "the alternate timing keeps the ratios comparable."
         ),
     )
 
