@@ -122,10 +122,14 @@ def _blas() -> str:
 
 
 def _torch():
+    """PyTorch if installed, set to the thread count of NumPy's BLAS (a fair comparison)."""
     try:
         import torch
     except ImportError:
         return None
+    threads = blas_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return torch
 
 
