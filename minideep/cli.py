@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test clips with predicted and true labels) as PNG files.",
     )
     p.add_argument("--out", default="minideep-demo", help="output folder (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 8)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 12)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     p.add_argument(

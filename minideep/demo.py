@@ -29,7 +29,7 @@ DEFAULTS = {
     "test_clips": 96,
     "frames": 12,
     "size": 32,
-    "epochs": 8,
+    "epochs": 12,
     "batch_size": 16,
     "lr": 3e-3,
 }
