@@ -436,3 +436,63 @@ def save_results(name: str, sections: dict[str, list[dict]], out_dir, notes: str
         text += ["", notes]
     (out_dir / f"{name}.md").write_text("\n".join(text) + "\n")
     return out_dir / f"{name}.md"
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+def rss_growth_mb(library: str, workload: str = "cnn", batch: int = 32) -> float:
+    """Peak resident memory added by one training step, in MB, measured in a fresh process.
+
+    The model and batch are built first; the figure is the process's peak RSS during the
+    first step minus its RSS just before it: activations, saved tensors, gradients and
+    temporaries. (Linux: the peak is reset through ``/proc/self/clear_refs`` and read as
+    ``VmHWM``.) ``library`` is ``"minideep"`` or ``"pytorch"``.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import minideep.bench as b; "
+        f"step = b._rss_step({library!r}, {workload!r}, {batch}); "
+        "before = b._reset_peak_rss(); step(); print(b._peak_rss_kib() - before)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_rss() -> int:
+    """Make the peak RSS equal the current RSS; return the current RSS in KiB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS")
+
+
+def _peak_rss_kib() -> int:
+    return _status_kib("VmHWM")
+
+
+def _rss_step(library: str, workload: str, batch: int):
+    if library == "minideep":
+        return _minideep_step(workload, batch, "cpu")
+    return _torch_step(_torch(), workload, batch, "cpu")
+
+
+def memory_rows(workload: str = "cnn", batch: int = 32) -> list[dict]:
+    """Peak RSS growth of one training step, minideep beside PyTorch (when installed)."""
+    libraries = ["minideep"] + (["pytorch"] if _torch() is not None else [])
+    return [
+        {
+            "workload": workload,
+            "batch": batch,
+            "library": lib,
+            "peak RSS growth MB": rss_growth_mb(lib, workload, batch),
+        }  # fmt: skip
+        for lib in libraries
+    ]

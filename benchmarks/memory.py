@@ -1,0 +1,20 @@
+"""Peak memory of one cnn training step (batch 32), minideep beside PyTorch.
+
+Each figure comes from a fresh process: the rise of its peak resident set size across
+the first training step.
+
+    python benchmarks/memory.py
+"""
+
+from common import write_results
+
+from minideep import bench
+
+
+def main() -> None:
+    rows = bench.memory_rows("cnn", 32)
+    write_results("memory", rows, "Peak RSS growth of one cnn training step (batch 32, CPU)")
+
+
+if __name__ == "__main__":
+    main()
