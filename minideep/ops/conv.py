@@ -30,10 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np_module
 
 from .. import kernels
 from ..autograd import Function
@@ -117,11 +113,7 @@ def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
         return im2col_2d(x, kernel, stride, padding, dilation, out), out
     view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
     n, c = x.shape[:2]
-    if xp is not np_module:
-        return xp.ascontiguousarray(view).reshape(n, c * math.prod(kernel), math.prod(out)), out
-    cols = np_module.empty(view.shape, dtype=x.dtype)
-    over_batch(lambda rows: np_module.copyto(cols[rows], view[rows]), n, cols.size)
-    return cols.reshape(n, c * math.prod(kernel), math.prod(out)), out
+    return xp.ascontiguousarray(view).reshape(n, c * math.prod(kernel), math.prod(out)), out
 
 
 def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
@@ -140,38 +132,9 @@ def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, d
     cols = cols.reshape((n, c) + kernel + out)
     padded = (n, c) + tuple(s + 2 * p for s, p in zip(spatial, padding))
     dx = xp.zeros(padded, dtype=cols.dtype)
-    slabs = list(window_slices(kernel, stride, dilation, out))
-
-    def add_rows(rows):
-        for offset, index in slabs:
-            dx[(rows,) + index[1:]] += cols[(rows, slice(None)) + offset]
-
-    if xp is np_module:
-        over_batch(add_rows, n, cols.size)
-    else:
-        add_rows(slice(None))
+    for offset, index in window_slices(kernel, stride, dilation, out):
+        dx[index] += cols[(slice(None), slice(None)) + offset]
     return dx[crop_index(tuple(spatial), padding)] if any(padding) else dx
-
-
-# NumPy copies and adds run on one core. For the big im2col/col2im arrays, splitting the
-# batch over a few threads (NumPy releases the GIL in them) uses every core.
-_THREADS = min(os.cpu_count() or 1, 8)
-_pool = None
-_MIN_PARALLEL = 1 << 20  # elements; below this, thread hand-off costs more than it saves
-
-
-def over_batch(fn, n: int, size: int) -> None:
-    """Call ``fn(rows)`` on slices of the batch axis that cover ``range(n)``, in parallel
-    threads when the work (``size`` elements) is large enough."""
-    global _pool
-    chunks = min(_THREADS, n)
-    if chunks < 2 or size < _MIN_PARALLEL:
-        fn(slice(None))
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="minideep-conv")
-    bounds = [n * k // chunks for k in range(chunks + 1)]
-    list(_pool.map(fn, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
 
 
 def _add_bias(y, b):
