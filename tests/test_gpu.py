@@ -35,7 +35,9 @@ def test_gpu_forward_and_backward_match_the_cpu(case):
         ups = [o.xp.asarray(rng.standard_normal(o.shape)) for o in differentiable]
         if differentiable:
             md.autograd.backward(differentiable, ups)
-        outs.append(([o.numpy() for o in out], [t.grad.numpy() for t in inputs if t.grad is not None]))
+        outs.append(
+            ([o.numpy() for o in out], [t.grad.numpy() for t in inputs if t.grad is not None])
+        )
     (cpu_out, cpu_grads), (gpu_out, gpu_grads) = outs
     for c, g in zip(cpu_out + cpu_grads, gpu_out + gpu_grads):
         np.testing.assert_allclose(g, c, rtol=1e-9, atol=1e-10)
