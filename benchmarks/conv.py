@@ -108,8 +108,12 @@ def main() -> None:
         f"OPENBLAS_CORETYPE: {os.environ.get('OPENBLAS_CORETYPE', 'unset')}. "
         f"ratio = minideep time / PyTorch time; target for forward+backward: <= {TARGET}. "
         f"Medians of {REPEATS} repeats after 3 warm-up calls. 1-minute load average "
-        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run: above the "
-        "core count, other processes shared the CPU and every time is inflated."
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run"
+        + (
+            " (above the core count: other processes shared the CPU, so every time is inflated)."
+            if max(load_before, os.getloadavg()[0]) > (os.cpu_count() or 1)
+            else " (below the core count: a quiet machine)."
+        )
     )
     write_results("conv", rows, "conv2d, float32, CPU", notes)
     print(notes)
