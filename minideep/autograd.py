@@ -240,13 +240,14 @@ def backward(tensors, grad_tensors=None) -> None:
         roots.append(node)
 
     # Count, for every node reachable from the roots, how many times it is consumed.
+    roots = list(dict.fromkeys(roots))
     consumers: dict[Function, int] = {}
-    stack = list(dict.fromkeys(roots))
+    stack = roots[:]
     while stack:
         node = stack.pop()
         for t, needed in zip(node.inputs, node.needs_input_grad):
-            parent = t._ctx if needed else None
-            if parent is not None:
+            if needed and t._ctx is not None:
+                parent = t._ctx
                 if parent in consumers:
                     consumers[parent] += 1
                 else:
@@ -254,7 +255,7 @@ def backward(tensors, grad_tensors=None) -> None:
                     stack.append(parent)
 
     # Run each node once all its consumers have passed their gradient down.
-    ready = [node for node in dict.fromkeys(roots) if node not in consumers]
+    ready = [node for node in roots if node not in consumers]
     while ready:
         node = ready.pop()
         out_grads = grads.pop(node)
@@ -268,10 +269,11 @@ def backward(tensors, grad_tensors=None) -> None:
             if not needed:
                 continue
             if g is not None:
-                if g.shape != t.data.shape:
-                    g = unbroadcast(g, t.data.shape)
-                if g.dtype != t.data.dtype:
-                    g = g.astype(t.data.dtype)
+                data = t.data
+                if g.shape != data.shape:
+                    g = unbroadcast(g, data.shape)
+                if g.dtype is not data.dtype and g.dtype != data.dtype:
+                    g = g.astype(data.dtype)
             parent = t._ctx
             if parent is None:
                 if g is not None:
@@ -285,8 +287,9 @@ def backward(tensors, grad_tensors=None) -> None:
                     slots = grads[parent] = [None] * parent.n_outputs
                 k = t._out_index
                 slots[k] = g if slots[k] is None else slots[k] + g
-            consumers[parent] -= 1
-            if consumers[parent] == 0:
+            remaining = consumers[parent] - 1
+            consumers[parent] = remaining
+            if remaining == 0:
                 if parent in grads:
                     ready.append(parent)
                 else:  # no gradient reached it: nothing flows further up this branch
@@ -300,8 +303,9 @@ def _initial_gradient(t: Tensor, g):
                 f"backward() without a gradient needs a one-element tensor, got shape "
                 f"{tuple(t.shape)}; pass gradient= of that shape"
             )
-        xp = t.xp
-        return xp.ones(t.data.shape, dtype=t.data.dtype)
+        ones = t.xp.empty(t.data.shape, dtype=t.data.dtype)
+        ones.fill(1)  # empty + fill: a fraction of np.ones' Python-level cost
+        return ones
     if isinstance(g, Tensor):
         g = g.data
     if tuple(g.shape) != tuple(t.shape):
@@ -313,7 +317,18 @@ def _initial_gradient(t: Tensor, g):
 
 
 def _accumulate_leaf(t: Tensor, g) -> None:
-    t.grad = _wrap(g if t.grad is None else t.grad.data + g, None, 0)
+    if t.grad is None:
+        grad = Tensor.__new__(Tensor)  # as in _wrap, without its checks: g is an array
+        grad.data, grad.grad, grad.requires_grad, grad._ctx, grad._retain_grad = (
+            g,
+            None,
+            False,
+            None,
+            False,
+        )
+        t.grad = grad
+    else:
+        t.grad = _wrap(t.grad.data + g, None, 0)
 
 
 def _release_branch(node, consumers, grads, ready) -> None:
