@@ -163,14 +163,7 @@ def _minideep_step(name: str, batch: int, device: str):
     md.manual_seed(0)
     rng = np.random.default_rng(0)
     if name == "tiny":
-        a = md.tensor(rng.standard_normal(8), device=device, requires_grad=True)
-        b = md.tensor(rng.standard_normal(8), device=device, requires_grad=True)
-
-        def tiny():
-            (a * b + a).sum().backward()
-            a.grad = b.grad = None
-
-        return tiny
+        return _tiny_step(md, device)
     model, x, y = _build(md, nn, name, batch, rng)
     model.to(device)
     x, y = x.to(device), y.to(device)
@@ -185,6 +178,22 @@ def _minideep_step(name: str, batch: int, device: str):
             p.data -= 0.01 * p.grad.data
 
     return step
+
+
+def _tiny_step(lib, device: str):
+    """``(a * b + a).sum()`` forward and backward on 8 float32 elements, in ``lib``
+    (minideep or torch: both spell it the same)."""
+    rng = np.random.default_rng(0)
+    a, b = (
+        lib.tensor(rng.standard_normal(8).astype(np.float32), device=device, requires_grad=True)
+        for _ in range(2)
+    )
+
+    def tiny():
+        (a * b + a).sum().backward()
+        a.grad = b.grad = None
+
+    return tiny
 
 
 def _build(lib, nn, name: str, batch: int, rng):
@@ -230,14 +239,7 @@ def _torch_step(torch, name: str, batch: int, device: str):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     if name == "tiny":
-        a = torch.tensor(rng.standard_normal(8), device=device, requires_grad=True)
-        b = torch.tensor(rng.standard_normal(8), device=device, requires_grad=True)
-
-        def tiny():
-            (a * b + a).sum().backward()
-            a.grad = b.grad = None
-
-        return tiny
+        return _tiny_step(torch, device)
     model, x, y = _build(torch, torch.nn, name, batch, rng)
     model.to(device)
     x, y = x.to(device), y.to(device)
