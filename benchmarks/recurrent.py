@@ -18,6 +18,7 @@ import numpy as np
 from common import write_results
 
 import minideep as md
+from minideep.bench import blas_threads
 
 LR = 0.01
 CASES = [  # (layer, batch, steps, input, hidden)
@@ -90,23 +91,11 @@ def interleaved_medians(fns: dict, repeats: int = 40, warmup: int = 5) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _blas_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
-
-
 def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(_blas_threads())
+        torch.set_num_threads(blas_threads())
     except ImportError:
         torch = None
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import backend, nn
 from .data import DataLoader, MovingShapes, VideoFolder
+from .data.synthetic import DIRECTIONS
 from .nn import functional as F
 
 # The embedded default: sizes chosen so the demo trains in well under two minutes on
@@ -76,7 +77,7 @@ def synthetic_folders(data_root: Path, seed: int, sizes: dict) -> tuple[Path, Pa
     stamp = data_root / "config.json"
     train_dir, test_dir = data_root / "train", data_root / "test"
     common = dict(frames=config["frames"], size=config["size"], channels=1, label="direction")
-    classes = list(MovingShapes(n_clips=4, **common).classes)
+    classes = list(DIRECTIONS)  # the classes of label="direction" with the default directions
     if stamp.exists() and json.loads(stamp.read_text()) == config:
         return train_dir, test_dir, classes
     data_root.mkdir(parents=True, exist_ok=True)
