@@ -8,6 +8,8 @@ CuPy is imported only when a GPU is actually asked for.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 float32 = np.float32
@@ -108,6 +110,64 @@ def scatter_add(target, indices, values) -> None:
         import cupyx
 
         cupyx.scatter_add(target, indices, values)
+
+
+# ---------------------------------------------------------------------------
+# Scratch buffers: big CPU work arrays reused from one training step to the next.
+#
+# The C allocator hands blocks of more than a few MB back to the operating system when
+# they are freed, so a fresh one costs a page fault per 4 KB the first time it is written.
+# A convolution's im2col matrix is such a block and is rebuilt every step: for
+# (32, 16, 64, 64) -> 32 channels, 3x3, it is 75 MB, and writing it into a fresh array
+# takes 18.7 ms against 12.9 ms into one used before; the backward's W.T @ dy product of
+# the same size, 33 ms against 21 ms (2-core CPU). CuPy keeps its own memory pool, so
+# only numpy arrays come from here.
+
+_SCRATCH_MIN_BYTES = 1 << 20  # smaller blocks come from the allocator's own free lists
+_SCRATCH_PER_SHAPE = 2  # idle buffers kept per (shape, dtype)
+_scratch_free: dict[tuple, list] = {}
+
+
+def scratch(shape: tuple, dtype, owner=None):
+    """An uninitialised numpy array, reused from an earlier step when one is idle.
+
+    The caller gives it back with :func:`release` once done, or names an ``owner``
+    (e.g. the ``ctx`` of a Function that keeps it for backward): the buffer is then
+    reused only after ``owner`` has been garbage-collected. It must not outlive that.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.itemsize * _prod(shape) < _SCRATCH_MIN_BYTES:
+        return np.empty(shape, dtype)
+    key = (tuple(shape), dtype.str)
+    idle = _scratch_free.get(key)
+    buf = idle.pop() if idle else np.empty(shape, dtype)
+    if owner is not None:
+        weakref.finalize(owner, _give_back, key, buf)
+    return buf
+
+
+def release(buf) -> None:
+    """Return a buffer from :func:`scratch` (without an owner); the caller drops it."""
+    if buf.nbytes >= _SCRATCH_MIN_BYTES:
+        _give_back((buf.shape, buf.dtype.str), buf)
+
+
+def clear_scratch() -> None:
+    """Free every idle scratch buffer (their memory goes back to the allocator)."""
+    _scratch_free.clear()
+
+
+def _give_back(key, buf) -> None:
+    idle = _scratch_free.setdefault(key, [])
+    if len(idle) < _SCRATCH_PER_SHAPE:
+        idle.append(buf)
+
+
+def _prod(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 # ---------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from .. import kernels
 from ..autograd import Function
-from ..backend import as_strided, get_array_module
+from ..backend import as_strided, get_array_module, release, scratch
 from ..tensor import Tensor
 
 
@@ -94,11 +96,13 @@ def window_slices(kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
         yield offset, index
 
 
-def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, owner=None):
     """``x: (N, C, *S) -> cols: (N, C*K, L)`` and the output spatial shape ``out``.
 
     ``K = prod(kernel)``, ``L = prod(out)``; column ``p`` of ``cols[n]`` is the window at
     output position ``p``, flattened in ``(c, *kernel)`` order like a weight's last dims.
+    On the CPU ``cols`` is a :func:`~minideep.backend.scratch` buffer: it belongs to
+    ``owner`` (reused once ``owner`` is gone) or, without one, goes back with ``release``.
     """
     xp = get_array_module(x)
     out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
@@ -112,8 +116,11 @@ def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
 
         return im2col_2d(x, kernel, stride, padding, dilation, out), out
     view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
-    n, c = x.shape[:2]
-    return xp.ascontiguousarray(view).reshape(n, c * math.prod(kernel), math.prod(out)), out
+    if xp is not np:
+        return xp.ascontiguousarray(view).reshape(x.shape[0], -1, math.prod(out)), out
+    cols = scratch(view.shape, x.dtype, owner)
+    np.copyto(cols, view)
+    return cols.reshape(x.shape[0], -1, math.prod(out)), out
 
 
 def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
@@ -135,6 +142,18 @@ def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, d
     for offset, index in window_slices(kernel, stride, dilation, out):
         dx[index] += cols[(slice(None), slice(None)) + offset]
     return dx[crop_index(tuple(spatial), padding)] if any(padding) else dx
+
+
+def _product(a, b, shape):
+    """``a @ b`` (of ``shape``), into a reused scratch buffer on the CPU."""
+    if not isinstance(b, np.ndarray):
+        return a @ b
+    return np.matmul(a, b, out=scratch(shape, b.dtype))
+
+
+def _release(array):
+    if isinstance(array, np.ndarray):
+        release(array)
 
 
 def _add_bias(y, b):
@@ -159,7 +178,7 @@ class Convolution(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation):
         kernel = w.shape[2:]
-        cols, out = im2col(x, kernel, stride, padding, dilation)
+        cols, out = im2col(x, kernel, stride, padding, dilation, owner=ctx)
         w2 = w.reshape(w.shape[0], -1)
         y = _add_bias((w2 @ cols).reshape((x.shape[0], w.shape[0]) + out), b)
         ctx.cols, ctx.w2, ctx.x_shape, ctx.w_shape = cols, w2, x.shape, w.shape
@@ -172,7 +191,9 @@ class Convolution(Function):
         dy = grad.reshape(grad.shape[0], grad.shape[1], -1)  # (N, C_out, L)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = col2im(ctx.w2.T @ dy, ctx.x_shape, *ctx.geometry)
+            dcols = _product(ctx.w2.T, dy, ctx.cols.shape)
+            dx = col2im(dcols, ctx.x_shape, *ctx.geometry)
+            _release(dcols)
         if ctx.needs_input_grad[1]:
             dw = xp.matmul(dy, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
@@ -209,7 +230,7 @@ class TransposedConvolution(Function):
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
-        cols, _ = im2col(grad, *ctx.geometry)  # (N, C_out*K, L)
+        cols, _ = im2col(grad, *ctx.geometry)  # (N, C_out*K, L), scratch: released below
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = (ctx.w2 @ cols).reshape(ctx.x_shape)
@@ -217,6 +238,7 @@ class TransposedConvolution(Function):
             dw = xp.matmul(ctx.x3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
             db = _bias_grad(grad)
+        _release(cols)
         return dx, dw, db, None, None, None, None
 
 
