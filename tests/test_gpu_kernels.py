@@ -79,14 +79,22 @@ def test_max_pool2d_kernel_ties_go_to_the_first_maximum(monkeypatch):
     assert_same(run_both(lambda x: F.max_pool2d(x, 2), x, monkeypatch=monkeypatch))
 
 
-@pytest.mark.parametrize("layers, batch_first", [(1, False), (2, True)])
-def test_lstm_kernels_match_the_generic_path(layers, batch_first, monkeypatch):
+@pytest.mark.parametrize(
+    "layers, batch_first, bidirectional, steps, hidden",
+    [(1, False, False, 5, 6), (2, True, False, 5, 6), (1, True, True, 21, 130)],
+)
+def test_lstm_kernels_match_the_generic_path(
+    layers, batch_first, bidirectional, steps, hidden, monkeypatch
+):
     results = []
-    x_np = np.random.default_rng(0).standard_normal((5, 3, 7))
+    x_np = np.random.default_rng(0).standard_normal((steps, 3, 7))
     for enabled in (True, False):
         monkeypatch.setattr(minideep.kernels, "ENABLED", enabled)
         md.manual_seed(0)
-        lstm = md.nn.LSTM(7, 6, num_layers=layers, batch_first=batch_first).double().to("cuda")
+        lstm = md.nn.LSTM(
+            7, hidden, num_layers=layers, batch_first=batch_first, bidirectional=bidirectional
+        )
+        lstm = lstm.double().to("cuda")
         x = md.tensor(x_np, dtype=md.float64, device="cuda", requires_grad=True)
         out, (h, c) = lstm(x)
         (out.sum() * 2 + (h * c).sum()).backward()
@@ -102,3 +110,27 @@ def test_float32_conv_on_the_gpu_matches_numpy_within_1e4():
     cpu = F.conv2d(md.tensor(x), md.tensor(w), padding=1).numpy()
     gpu = F.conv2d(md.tensor(x, device="cuda"), md.tensor(w, device="cuda"), padding=1).numpy()
     np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_lstm_sequence_kernel_in_float32_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 16, 32)).astype(np.float32)
+    grads = []
+    for device in ("cpu", "cuda"):
+        md.manual_seed(0)
+        lstm = md.nn.LSTM(32, 64, batch_first=True).to(device)
+        xt = md.tensor(x, device=device, requires_grad=True)
+        out, (h, c) = lstm(xt)
+        (out * out).sum().backward()
+        grads.append([out.numpy(), c.numpy(), xt.grad.numpy(), lstm.weight_hh_l0.grad.numpy()])
+    for gpu, cpu in zip(*grads):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_lstm_wider_than_a_thread_block_takes_the_generic_path():
+    lstm = md.nn.LSTM(3, minideep.kernels.recurrent.MAX_HIDDEN + 1).to("cuda")
+    x = md.tensor(np.ones((2, 1, 3), np.float32), device="cuda", requires_grad=True)
+    out, _ = lstm(x)
+    out.sum().backward()
+    assert out.shape == (2, 1, minideep.kernels.recurrent.MAX_HIDDEN + 1)
+    assert x.grad is not None and np.isfinite(x.grad.numpy()).all()

@@ -7,18 +7,29 @@ replace the parts where that generic path launches many small kernels:
   col2im gathering (not scattering) so no atomics are needed, as Chainer did;
 * ``pool``      - 2-d max pooling forward (value and argmax) and backward, likewise
   one thread per element with no atomics;
-* ``recurrent`` - one fused elementwise kernel per LSTM step for the gate
-  nonlinearities and the cell update, forward and backward (the generic path needs
-  about a dozen launches per step).
+* ``recurrent`` - the whole LSTM recurrence in one launch forward and one backward:
+  one thread block per batch row walks all time steps (the generic path needs about a
+  dozen launches per step).
 
-Each kernel is compiled on first use (``cupy.ElementwiseKernel`` caches it).
+Each kernel is compiled on first use and cached.
 """
+
+from __future__ import annotations
 
 # The ops use these kernels for CuPy arrays while this is True; the tests switch it off
 # to compare against the generic path.
 ENABLED = True
 
 
-def active(array) -> bool:
-    """Whether to use a custom kernel for ``array``: a CuPy array, kernels enabled."""
-    return ENABLED and type(array).__module__.startswith("cupy")
+# The 2-d conv and pool kernels index with 32-bit ints (64-bit division is several times
+# slower on a GPU), so they take arrays of fewer elements than this.
+MAX_ELEMENTS = 2**31
+
+
+def active(array, elements: int | None = None) -> bool:
+    """Whether to use a custom kernel for ``array``: a CuPy array, kernels enabled, and
+    ``elements`` (default ``array.size``; give the largest array the kernel touches)
+    within 32-bit indexing."""
+    if not (ENABLED and type(array).__module__.startswith("cupy")):
+        return False
+    return (array.size if elements is None else elements) < MAX_ELEMENTS

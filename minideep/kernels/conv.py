@@ -14,11 +14,12 @@ def _im2col_kernel():
         "int32 sy, int32 sx, int32 ph, int32 pw, int32 dy, int32 dx",
         "T col",
         """
-        int nc = i / (kh * kw * out_h * out_w);
-        int ky = i / (kw * out_h * out_w) % kh;
-        int kx = i / (out_h * out_w) % kw;
-        int oy = i / out_w % out_h;
-        int ox = i % out_w;
+        const int e = i;  // 32-bit index arithmetic: 64-bit division is several times slower
+        int nc = e / (kh * kw * out_h * out_w);
+        int ky = e / (kw * out_h * out_w) % kh;
+        int kx = e / (out_h * out_w) % kw;
+        int oy = e / out_w % out_h;
+        int ox = e % out_w;
         int y = ky * dy + oy * sy - ph;
         int x = kx * dx + ox * sx - pw;
         col = (y >= 0 && y < h && x >= 0 && x < w) ? img[x + w * (y + h * nc)] : (T)0;
@@ -38,9 +39,10 @@ def _col2im_kernel():
         "int32 sy, int32 sx, int32 ph, int32 pw, int32 dy, int32 dx",
         "T img",
         """
-        int nc = i / (h * w);
-        int y = i / w % h;
-        int x = i % w;
+        const int e = i;  // 32-bit index arithmetic (see im2col)
+        int nc = e / (h * w);
+        int y = e / w % h;
+        int x = e % w;
         T val = 0;
         for (int ky = 0; ky < kh; ++ky) {
             int oy = y + ph - ky * dy;

@@ -42,6 +42,7 @@ from __future__ import annotations
 from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels import recurrent as lstm_kernels
 from ..tensor import Tensor
 
 
@@ -189,10 +190,10 @@ class LSTMSequence(Function):
         xp = get_array_module(x)
         gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
         T, N, G = gx.shape
-        if kernels.active(x):  # on the GPU: one fused kernel per step after the GEMM
-            from ..kernels.recurrent import lstm_forward
-
-            acts, h_all, c_all, tanh_c = lstm_forward(gx, h0, c0, w_hh)
+        if kernels.active(x) and lstm_kernels.supported(x, G // 4):
+            # on the GPU: the whole recurrence in one kernel launch
+            ctx.fused = True
+            acts, h_all, c_all, tanh_c = lstm_kernels.lstm_forward(gx, h0, c0, w_hh)
             _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse)
             ctx.acts, ctx.c_all, ctx.tanh_c = acts, c_all, tanh_c
             return _time_major(h_all[1:], reverse), h_all[T], c_all[T]
@@ -227,10 +228,8 @@ class LSTMSequence(Function):
         xp = get_array_module(dout)
         dout = _time_major(dout, ctx.reverse)
         acts, c_all, tanh_c, w_hh = ctx.acts, ctx.c_all, ctx.tanh_c, ctx.w_hh
-        if kernels.active(dout):
-            from ..kernels.recurrent import lstm_backward
-
-            dgates, dh, dc = lstm_backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh)
+        if getattr(ctx, "fused", False):
+            dgates, dh, dc = lstm_kernels.lstm_backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh)
             dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
             return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
         T, N, G = acts.shape
