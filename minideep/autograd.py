@@ -8,12 +8,17 @@ returns the gradient with respect to each input. ``Function.apply`` runs
 recorded, links the output tensors to the ``ctx`` node that made them. That chain of
 nodes *is* the computational graph.
 
-:func:`backward` walks the graph from the output to the leaves. It counts how many
-consumers every node has and runs a node only once all of them have passed their
-gradients down (Kahn's topological order), so a tensor used twice (``x * x``, a
-diamond, an unrolled RNN) receives the sum of both contributions before its own
-backward runs. The walk is a loop with an explicit stack, never recursion, so a graph
-of any depth works.
+:func:`backward` walks the graph from the output to the leaves, and must run a node
+only once all the nodes consuming its outputs have passed their gradients down, so that
+a tensor used twice (``x * x``, a diamond, an unrolled RNN) receives the sum of both
+contributions before its own backward runs. Any topological order will do. The walk
+uses the one the forward pass already made: every node gets a number as it is created
+(``ctx.seq``), and a consumer is always created after what it consumes. So the walk
+keeps the nodes that have received a gradient on a heap and always runs the one created
+last (PyTorch's engine orders its ready nodes by the same kind of sequence number).
+That takes one pass, with no counting of consumers beforehand (Kahn's algorithm, which
+lesson 01 writes out, needs two), and a loop rather than recursion, so a graph of any
+depth works.
 
 Broadcasting is undone here, in one place (:func:`unbroadcast`): an op's backward may
 return a gradient of the broadcast shape and the walk sums it down to the input's
@@ -24,6 +29,8 @@ modify one in place, so two tensors may safely share one gradient array.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 
 import numpy as np
 
@@ -78,6 +85,9 @@ class enable_grad(_SetGradMode):
 
     mode = True
 
+
+# Nodes are numbered as they are created (see backward).
+_next_seq = itertools.count().__next__
 
 # Every Function subclass defined inside minideep registers itself here, so that the
 # gradient-check suite can prove that each built-in op has a check.
@@ -151,6 +161,7 @@ class Function:
         if requires_grad:
             ctx.inputs = args
             ctx.needs_input_grad = needs_grad
+            ctx.seq = _next_seq()  # creation order: backward's schedule
 
         out = cls.forward(ctx, *arrays, **kwargs)
 
@@ -223,7 +234,7 @@ def backward(tensors, grad_tensors=None) -> None:
         grad_tensors = [None] * len(tensors)
 
     grads: dict[Function, list] = {}  # node -> gradient of each of its outputs
-    roots = []
+    pending = []  # heap of (-seq, node): the latest-created node that has a gradient first
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
@@ -234,30 +245,12 @@ def backward(tensors, grad_tensors=None) -> None:
         if t._ctx is None:  # backward on a leaf itself
             _accumulate_leaf(t, g)
             continue
-        node = t._ctx
-        slots = grads.setdefault(node, [None] * node.n_outputs)
-        slots[t._out_index] = g if slots[t._out_index] is None else slots[t._out_index] + g
-        roots.append(node)
+        _add_gradient(grads, pending, t, g)
 
-    # Count, for every node reachable from the roots, how many times it is consumed.
-    roots = list(dict.fromkeys(roots))
-    consumers: dict[Function, int] = {}
-    stack = roots[:]
-    while stack:
-        node = stack.pop()
-        for t, needed in zip(node.inputs, node.needs_input_grad):
-            if needed and t._ctx is not None:
-                parent = t._ctx
-                if parent in consumers:
-                    consumers[parent] += 1
-                else:
-                    consumers[parent] = 1
-                    stack.append(parent)
-
-    # Run each node once all its consumers have passed their gradient down.
-    ready = [node for node in roots if node not in consumers]
-    while ready:
-        node = ready.pop()
+    # Every consumer of a node was created after it, so running the pending node with the
+    # largest creation number runs it after all of its consumers: its gradient is complete.
+    while pending:
+        node = heapq.heappop(pending)[1]
         out_grads = grads.pop(node)
         if node.n_outputs == 1:
             in_grads = node.backward(node, out_grads[0])
@@ -266,34 +259,31 @@ def backward(tensors, grad_tensors=None) -> None:
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for t, needed, g in zip(node.inputs, node.needs_input_grad, in_grads):
-            if not needed:
+            if not needed or g is None:  # no gradient flows up this branch
                 continue
-            if g is not None:
-                data = t.data
-                if g.shape != data.shape:
-                    g = unbroadcast(g, data.shape)
-                if g.dtype is not data.dtype and g.dtype != data.dtype:
-                    g = g.astype(data.dtype)
-            parent = t._ctx
-            if parent is None:
-                if g is not None:
-                    _accumulate_leaf(t, g)
+            data = t.data
+            if g.shape != data.shape:
+                g = unbroadcast(g, data.shape)
+            if g.dtype is not data.dtype and g.dtype != data.dtype:
+                g = g.astype(data.dtype)
+            if t._ctx is None:
+                _accumulate_leaf(t, g)
                 continue
-            if g is not None:
-                if t._retain_grad:
-                    _accumulate_leaf(t, g)
-                slots = grads.get(parent)
-                if slots is None:
-                    slots = grads[parent] = [None] * parent.n_outputs
-                k = t._out_index
-                slots[k] = g if slots[k] is None else slots[k] + g
-            remaining = consumers[parent] - 1
-            consumers[parent] = remaining
-            if remaining == 0:
-                if parent in grads:
-                    ready.append(parent)
-                else:  # no gradient reached it: nothing flows further up this branch
-                    _release_branch(parent, consumers, grads, ready)
+            if t._retain_grad:
+                _accumulate_leaf(t, g)
+            _add_gradient(grads, pending, t, g)
+
+
+def _add_gradient(grads, pending, t: Tensor, g) -> None:
+    """Add ``g`` to the gradient waiting for output ``t`` of its node; the first gradient
+    a node receives puts it on the ``pending`` heap."""
+    node = t._ctx
+    slots = grads.get(node)
+    if slots is None:
+        slots = grads[node] = [None] * node.n_outputs
+        heapq.heappush(pending, (-node.seq, node))
+    k = t._out_index
+    slots[k] = g if slots[k] is None else slots[k] + g
 
 
 def _initial_gradient(t: Tensor, g):
@@ -329,20 +319,6 @@ def _accumulate_leaf(t: Tensor, g) -> None:
         t.grad = grad
     else:
         t.grad = _wrap(t.grad.data + g, None, 0)
-
-
-def _release_branch(node, consumers, grads, ready) -> None:
-    """``node`` received no gradient at all: count it as done for each of its inputs."""
-    stack = [node]
-    while stack:
-        done = stack.pop()
-        for t, needed in zip(done.inputs, done.needs_input_grad):
-            parent = t._ctx if needed else None
-            if parent is None:
-                continue
-            consumers[parent] -= 1
-            if consumers[parent] == 0:
-                (ready if parent in grads else stack).append(parent)
 
 
 def _fill_missing(out_grads, node) -> list:

@@ -182,9 +182,7 @@ class Tensor:
     # ----------------------------------------------------------------- autograd
     def backward(self, gradient=None) -> None:
         """Accumulate dself/dleaf into ``.grad`` of every leaf that requires grad."""
-        from .autograd import backward
-
-        backward(self, gradient)
+        _autograd.backward(self, gradient)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (for inspection)."""
@@ -369,4 +367,5 @@ def _compare(ufunc_name: str, a: Tensor, b):
     return Tensor(getattr(a.xp, ufunc_name)(a.data, b))
 
 
+from . import autograd as _autograd  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they are imported last)
