@@ -125,7 +125,9 @@ def scatter_add(target, indices, values) -> None:
 
 _SCRATCH_MIN_BYTES = 1 << 20  # smaller blocks come from the allocator's own free lists
 _SCRATCH_PER_SHAPE = 2  # idle buffers kept per (shape, dtype)
+_SCRATCH_MAX_IDLE_BYTES = 1 << 30  # beyond this, buffers given back are simply freed
 _scratch_free: dict[tuple, list] = {}
+_scratch_idle_bytes = 0
 
 
 def scratch(shape: tuple, dtype, owner=None):
@@ -138,9 +140,14 @@ def scratch(shape: tuple, dtype, owner=None):
     dtype = np.dtype(dtype)
     if dtype.itemsize * _prod(shape) < _SCRATCH_MIN_BYTES:
         return np.empty(shape, dtype)
+    global _scratch_idle_bytes
     key = (tuple(shape), dtype.str)
     idle = _scratch_free.get(key)
-    buf = idle.pop() if idle else np.empty(shape, dtype)
+    if idle:
+        buf = idle.pop()
+        _scratch_idle_bytes -= buf.nbytes
+    else:
+        buf = np.empty(shape, dtype)
     if owner is not None:
         weakref.finalize(owner, _give_back, key, buf)
     return buf
@@ -154,13 +161,20 @@ def release(buf) -> None:
 
 def clear_scratch() -> None:
     """Free every idle scratch buffer (their memory goes back to the allocator)."""
+    global _scratch_idle_bytes
     _scratch_free.clear()
+    _scratch_idle_bytes = 0
 
 
 def _give_back(key, buf) -> None:
+    global _scratch_idle_bytes
     idle = _scratch_free.setdefault(key, [])
-    if len(idle) < _SCRATCH_PER_SHAPE:
+    if (
+        len(idle) < _SCRATCH_PER_SHAPE
+        and _scratch_idle_bytes + buf.nbytes <= _SCRATCH_MAX_IDLE_BYTES
+    ):
         idle.append(buf)
+        _scratch_idle_bytes += buf.nbytes
 
 
 def _prod(shape) -> int:

@@ -47,6 +47,22 @@ CASES = [
         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=2, dilation=2),
         [randn(2, 1, 6, 5), randn(2, 1, 3, 3), randn(2)],
     ),
+    # stride 1 runs on the padded grid on the CPU (ops/conv.py, Grid): odd shapes there
+    Case(
+        "conv2d stride 1 dilation (2, 1) padding (2, 0)",
+        lambda x, w, b: F.conv2d(x, w, b, padding=(2, 0), dilation=(2, 1)),
+        [randn(2, 2, 5, 6), randn(3, 2, 3, 2), randn(3)],
+    ),
+    Case(
+        "conv2d stride 1 no padding",
+        lambda x, w: F.conv2d(x, w),
+        [randn(1, 3, 4, 7), randn(2, 3, 2, 3)],
+    ),
+    Case(
+        "conv3d stride 1 padding (0, 1, 2)",
+        lambda x, w, b: F.conv3d(x, w, b, padding=(0, 1, 2)),
+        [randn(2, 2, 3, 4, 3), randn(2, 2, 2, 3, 2), randn(2)],
+    ),
     Case(
         "conv3d",
         lambda x, w, b: F.conv3d(x, w, b, stride=(1, 2, 2), padding=1),
