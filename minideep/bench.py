@@ -443,13 +443,15 @@ def save_results(name: str, sections: dict[str, list[dict]], out_dir, notes: str
 # ---------------------------------------------------------------------------- memory
 
 
-def rss_growth_mb(library: str, workload: str = "cnn", batch: int = 32) -> float:
+def rss_growth_mb(library: str, workload: str = "cnn", batch: int = 32, warmup: int = 0) -> float:
     """Peak resident memory added by one training step, in MB, measured in a fresh process.
 
-    The model and batch are built first; the figure is the process's peak RSS during the
-    first step minus its RSS just before it: activations, saved tensors, gradients and
-    temporaries. (Linux: the peak is reset through ``/proc/self/clear_refs`` and read as
-    ``VmHWM``.) ``library`` is ``"minideep"`` or ``"pytorch"``.
+    The model and batch are built first and ``warmup`` steps run; the figure is the
+    process's peak RSS during the next step minus its RSS just before it: activations,
+    saved tensors, gradients and temporaries. (Linux: the peak is reset through
+    ``/proc/self/clear_refs`` and read as ``VmHWM``.) ``library`` is ``"minideep"`` or
+    ``"pytorch"``. With ``warmup=0`` that is the first step; after a few steps, memory an
+    allocator keeps between steps (minideep's scratch buffers) is already resident.
     """
     import subprocess
     import sys
@@ -457,6 +459,7 @@ def rss_growth_mb(library: str, workload: str = "cnn", batch: int = 32) -> float
     code = (
         "import minideep.bench as b; "
         f"step = b._rss_step({library!r}, {workload!r}, {batch}); "
+        f"[step() for _ in range({warmup})]; "
         "before = b._reset_peak_rss(); step(); print(b._peak_rss_kib() - before)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -487,14 +490,16 @@ def _rss_step(library: str, workload: str, batch: int):
 
 
 def memory_rows(workload: str = "cnn", batch: int = 32) -> list[dict]:
-    """Peak RSS growth of one training step, minideep beside PyTorch (when installed)."""
+    """Peak RSS growth of the first and the third training step, minideep beside PyTorch
+    (when installed)."""
     libraries = ["minideep"] + (["pytorch"] if _torch() is not None else [])
     return [
         {
             "workload": workload,
             "batch": batch,
             "library": lib,
-            "peak RSS growth MB": rss_growth_mb(lib, workload, batch),
+            "first step: peak RSS growth MB": rss_growth_mb(lib, workload, batch),
+            "third step: peak RSS growth MB": rss_growth_mb(lib, workload, batch, warmup=2),
         }  # fmt: skip
         for lib in libraries
     ]
