@@ -308,6 +308,8 @@ def _initial_gradient(t: Tensor, g):
 
 def _accumulate_leaf(t: Tensor, g) -> None:
     if t.grad is None:
+        if not g.flags.c_contiguous:  # e.g. a broadcast view from sum's backward: own it
+            g = g.copy()
         grad = Tensor.__new__(Tensor)  # as in _wrap, without its checks: g is an array
         grad.data, grad.grad, grad.requires_grad, grad._ctx, grad._retain_grad = (
             g,

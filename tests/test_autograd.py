@@ -221,3 +221,13 @@ def test_backward_through_several_roots_at_once():
     a, b = x * 2, x * 3
     md.autograd.backward([a, b], [np.ones(2), np.ones(2)])
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
+
+
+def test_a_leaf_gradient_is_an_owned_contiguous_array_even_from_a_broadcast():
+    """sum's backward hands big gradients on as broadcast views; a leaf's .grad is a copy."""
+    x = md.tensor(np.ones((300, 300), np.float32), requires_grad=True)
+    (x.sum() * 3).backward()
+    g = x.grad.numpy()
+    assert g.flags.c_contiguous and g.flags.writeable
+    g *= 2  # the user may scale it in place
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((300, 300), 6, np.float32))

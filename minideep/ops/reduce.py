@@ -13,6 +13,7 @@ Ties in ``max``/``min`` follow PyTorch:
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 
 from ..autograd import Function
@@ -41,14 +42,22 @@ def _keepdim_shape(shape, axes):
 
 
 def _repeat_to(grad, shape):
-    """``grad`` (with kept dims of size 1) repeated to ``shape``, as a new array.
+    """``grad`` (with kept dims of size 1) repeated to ``shape``.
 
-    (``broadcast_to`` would make a view, but its Python wrapper costs more than the copy
-    on the small tensors where per-op overhead matters: about 4 us against 1.)
+    A big result is a read-only ``broadcast_to`` view, which costs no memory (gradients
+    are never written in place). A small one is a new array: on the small tensors where
+    per-op overhead matters, ``broadcast_to``'s Python wrapper costs more than the copy
+    (about 4 us against 1).
     """
-    out = get_array_module(grad).empty(shape, dtype=grad.dtype)
+    xp = get_array_module(grad)
+    if math.prod(shape) >= _BIG:
+        return xp.broadcast_to(grad, shape)
+    out = xp.empty(shape, dtype=grad.dtype)
     out[...] = grad
     return out
+
+
+_BIG = 1 << 16  # elements from which _repeat_to makes a view
 
 
 class Sum(Function):
