@@ -8,6 +8,7 @@ CuPy is imported only when a GPU is actually asked for.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -138,7 +139,7 @@ def scratch(shape: tuple, dtype, owner=None):
     reused only after ``owner`` has been garbage-collected. It must not outlive that.
     """
     dtype = np.dtype(dtype)
-    if dtype.itemsize * _prod(shape) < _SCRATCH_MIN_BYTES:
+    if dtype.itemsize * math.prod(shape) < _SCRATCH_MIN_BYTES:
         return np.empty(shape, dtype)
     global _scratch_idle_bytes
     key = (tuple(shape), dtype.str)
@@ -175,13 +176,6 @@ def _give_back(key, buf) -> None:
     ):
         idle.append(buf)
         _scratch_idle_bytes += buf.nbytes
-
-
-def _prod(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 # ---------------------------------------------------------------------------
