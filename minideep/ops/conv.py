@@ -54,6 +54,14 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def _check_fits(out: tuple, kernel: tuple, dilation: tuple, spatial: tuple, padding: tuple):
+    if min(out) < 1:
+        raise ValueError(
+            f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial size "
+            f"{spatial} padded by {padding}"
+        )
+
+
 def pad_spatial(x, padding: tuple, value: float = 0.0):
     """``x: (N, C, *S)`` with ``padding[i]`` entries of ``value`` on both sides of axis 2+i."""
     if not any(padding):
@@ -106,11 +114,7 @@ def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, own
     """
     xp = get_array_module(x)
     out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
-    if min(out) < 1:
-        raise ValueError(
-            f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial size "
-            f"{tuple(x.shape[2:])} padded by {padding}"
-        )
+    _check_fits(out, kernel, dilation, tuple(x.shape[2:]), padding)
     n_cols = x.shape[0] * x.shape[1] * math.prod(kernel) * math.prod(out)
     if len(kernel) == 2 and kernels.active(x, n_cols):  # one CUDA thread per column element
         from ..kernels.conv import im2col_2d
@@ -170,12 +174,10 @@ class Grid:
         self.batch, self.channels, *spatial = x_shape
         self.spatial, self.padding = tuple(spatial), padding
         self.padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
-        self.out = tuple(n - d * (k - 1) for n, k, d in zip(self.padded, kernel, dilation))
-        if min(self.out) < 1:
-            raise ValueError(
-                f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial "
-                f"size {self.spatial} padded by {padding}"
-            )
+        self.out = tuple(
+            output_size(n, k, 1, p, d) for n, k, p, d in zip(spatial, kernel, padding, dilation)
+        )
+        _check_fits(self.out, kernel, dilation, self.spatial, padding)
         steps = [1]
         for n in self.padded[:0:-1]:
             steps.insert(0, steps[0] * n)

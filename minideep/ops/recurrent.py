@@ -190,9 +190,8 @@ class LSTMSequence(Function):
         xp = get_array_module(x)
         gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
         T, N, G = gx.shape
-        if kernels.active(x) and lstm_kernels.supported(x, G // 4):
-            # on the GPU: the whole recurrence in one kernel launch
-            ctx.fused = True
+        ctx.fused = kernels.active(x) and lstm_kernels.supported(x, G // 4)
+        if ctx.fused:  # on the GPU: the whole recurrence in one kernel launch
             acts, h_all, c_all, tanh_c = lstm_kernels.lstm_forward(gx, h0, c0, w_hh)
             _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse)
             ctx.acts, ctx.c_all, ctx.tanh_c = acts, c_all, tanh_c
@@ -228,7 +227,7 @@ class LSTMSequence(Function):
         xp = get_array_module(dout)
         dout = _time_major(dout, ctx.reverse)
         acts, c_all, tanh_c, w_hh = ctx.acts, ctx.c_all, ctx.tanh_c, ctx.w_hh
-        if getattr(ctx, "fused", False):
+        if ctx.fused:
             dgates, dh, dc = lstm_kernels.lstm_backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh)
             dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
             return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
