@@ -25,13 +25,12 @@ CONV_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def measure(device: str, repeats: int) -> list[dict]:
-    timer = bench.time_cpu if device == "cpu" else bench.time_cupy
     rng = np.random.default_rng(0)
     rows = []
     for n in MATMUL_SIZES:
         a = md.tensor(rng.standard_normal((n, n)), device=device)
         b = md.tensor(rng.standard_normal((n, n)), device=device)
-        t = timer(lambda a=a, b=b: a @ b, repeats)
+        t = bench.time_on(device, lambda a=a, b=b: a @ b, repeats)
         rows.append({"op": "matmul", "device": device, "size": n, "ms": t * 1e3,
                      "GFLOP/s": 2 * n**3 / t / 1e9})  # fmt: skip
     w = md.tensor(rng.standard_normal((16, 16, 3, 3)), device=device, requires_grad=True)
@@ -42,7 +41,7 @@ def measure(device: str, repeats: int) -> list[dict]:
             F.conv2d(x, w, padding=1).sum().backward()
             x.grad = w.grad = None
 
-        t = timer(step, repeats)
+        t = bench.time_on(device, step, repeats)
         flops = 3 * 2 * batch * 16 * 64 * 64 * 16 * 9
         rows.append({"op": "conv2d fwd+bwd", "device": device, "size": batch, "ms": t * 1e3,
                      "GFLOP/s": flops / t / 1e9})  # fmt: skip

@@ -77,6 +77,16 @@ def time_torch_cuda(torch, fn: Callable, repeats: int = 10, warmup: int = 2) -> 
     return statistics.median(times)
 
 
+def time_on(device: str, fn: Callable, repeats: int = 10, warmup: int = 2, torch=None) -> float:
+    """Median seconds of ``fn()`` on ``device``: :func:`time_cpu` on the CPU; on the GPU
+    :func:`time_torch_cuda` when ``fn`` is PyTorch's (``torch`` given), else :func:`time_cupy`."""
+    if device == "cpu":
+        return time_cpu(fn, repeats, warmup)
+    if torch is not None:
+        return time_torch_cuda(torch, fn, repeats, warmup)
+    return time_cupy(fn, repeats, warmup)
+
+
 # ---------------------------------------------------------------------------- machine
 
 
@@ -275,14 +285,11 @@ def workload_rows(
         reps = repeats * 20 if name == "tiny" else repeats
         warm = 0 if quick else 2
         ours = _minideep_step(name, n, device)
-        t_ours = (time_cpu if device == "cpu" else time_cupy)(ours, reps, warm)
+        t_ours = time_on(device, ours, reps, warm)
         row = {"workload": name, "batch": n, "device": device, "minideep ms": t_ours * 1e3}
         if torch is not None and (device == "cpu" or torch.cuda.is_available()):
             theirs = _torch_step(torch, name, n, device)
-            if device == "cpu":
-                t_theirs = time_cpu(theirs, reps, warm)
-            else:
-                t_theirs = time_torch_cuda(torch, theirs, reps, warm)
+            t_theirs = time_on(device, theirs, reps, warm, torch=torch)
             row["pytorch ms"] = t_theirs * 1e3
             row["minideep / pytorch"] = t_ours / t_theirs
         rows.append(row)
@@ -347,11 +354,7 @@ def kernel_rows(device: str = "cpu", repeats: int = 10, quick: bool = False) -> 
             step = lambda: _fwd_bwd(fn(functional, *inputs), *inputs)  # noqa: E731
         else:
             step = lambda: _no_grad(lib, fn, functional, *inputs)  # noqa: E731
-        if dev == "cpu":
-            return time_cpu(step, reps, warmup)
-        return (
-            time_cupy(step, reps, warmup) if is_md else time_torch_cuda(torch, step, reps, warmup)
-        )
+        return time_on(dev, step, reps, warmup, torch=None if is_md else torch)
 
     for kernel, size, flops, shapes, fn, backward in _kernel_specs(quick):
         arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -371,7 +374,7 @@ def kernel_rows(device: str = "cpu", repeats: int = 10, quick: bool = False) -> 
     lstm = nn.LSTM(256, 128, batch_first=True).to(device)
     x = md.tensor(x_np, device=device, requires_grad=True)
     step = lambda: _fwd_bwd(lstm(x)[0], x)  # noqa: E731
-    t = (time_cpu if device == "cpu" else time_cupy)(step, reps, warmup)
+    t = time_on(device, step, reps, warmup)
     flops = 3 * 2 * n * 16 * 4 * 128 * (256 + 128)
     row = {"kernel": "lstm fwd+bwd", "size": f"batch {n}, 16 steps, 256 -> 128", "device": device}
     row.update({"minideep ms": t * 1e3, "minideep GFLOP/s": flops / t / 1e9})
@@ -379,10 +382,7 @@ def kernel_rows(device: str = "cpu", repeats: int = 10, quick: bool = False) -> 
         tl = torch.nn.LSTM(256, 128, batch_first=True).to(torch_device)
         tx = torch.tensor(x_np, device=torch_device, requires_grad=True)
         tstep = lambda: _fwd_bwd(tl(tx)[0], tx)  # noqa: E731
-        if torch_device == "cpu":
-            tt = time_cpu(tstep, reps, warmup)
-        else:
-            tt = time_torch_cuda(torch, tstep, reps, warmup)
+        tt = time_on(torch_device, tstep, reps, warmup, torch=torch)
         row["pytorch ms"] = tt * 1e3
         row["minideep / pytorch"] = t / tt
     rows.append(row)
