@@ -8,7 +8,7 @@ non-positive number for the same reason.
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import empty_like, for_each_chunk, get_array_module
 from ..tensor import Tensor
 
 
@@ -17,14 +17,19 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = get_array_module(a).maximum(a, 0)
+        xp = get_array_module(a)
+        out = empty_like(a)
+        for_each_chunk(lambda i: xp.maximum(a[i], 0, out=out[i]), a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (out > 0)
+        xp = get_array_module(grad)
+        dx = empty_like(grad)
+        for_each_chunk(lambda i: xp.multiply(grad[i], out[i] > 0, out=dx[i]), grad)
+        return dx
 
 
 class LeakyReLU(Function):

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import Function
-from ..backend import as_strided, get_array_module, release, scratch
+from ..backend import as_strided, empty, for_each_chunk, get_array_module, zeros
 from ..tensor import Tensor
 
 
@@ -104,13 +104,11 @@ def window_slices(kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
         yield offset, index
 
 
-def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, owner=None):
+def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
     """``x: (N, C, *S) -> cols: (N, C*K, L)`` and the output spatial shape ``out``.
 
     ``K = prod(kernel)``, ``L = prod(out)``; column ``p`` of ``cols[n]`` is the window at
     output position ``p``, flattened in ``(c, *kernel)`` order like a weight's last dims.
-    On the CPU ``cols`` is a :func:`~minideep.backend.scratch` buffer: it belongs to
-    ``owner`` (reused once ``owner`` is gone) or, without one, goes back with ``release``.
     """
     xp = get_array_module(x)
     out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
@@ -121,10 +119,8 @@ def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, own
 
         return im2col_2d(x, kernel, stride, padding, dilation, out), out
     view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
-    if xp is not np:
-        return xp.ascontiguousarray(view).reshape(x.shape[0], -1, math.prod(out)), out
-    cols = scratch(view.shape, x.dtype, owner)
-    np.copyto(cols, view)
+    cols = empty(view.shape, x.dtype, xp)
+    for_each_chunk(lambda i: xp.copyto(cols[i], view[i]), cols)
     return cols.reshape(x.shape[0], -1, math.prod(out)), out
 
 
@@ -143,9 +139,14 @@ def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, d
         return col2im_2d(cols, x_shape, kernel, stride, padding, dilation, out)
     cols = cols.reshape((n, c) + kernel + out)
     padded = (n, c) + tuple(s + 2 * p for s, p in zip(spatial, padding))
-    dx = xp.zeros(padded, dtype=cols.dtype)
-    for offset, index in window_slices(kernel, stride, dilation, out):
-        dx[index] += cols[(slice(None), slice(None)) + offset]
+    dx = zeros(padded, cols.dtype, xp)
+    slices = list(window_slices(kernel, stride, dilation, out))
+
+    def add_columns(i):  # one chunk of the batch
+        for offset, index in slices:
+            dx[i][index] += cols[i][(slice(None), slice(None)) + offset]
+
+    for_each_chunk(add_columns, dx)
     return dx[crop_index(tuple(spatial), padding)] if any(padding) else dx
 
 
@@ -201,16 +202,10 @@ class Grid:
         """Index of the real output positions within :meth:`_on_grid`."""
         return (slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)
 
-    def im2col(self, x, owner):
-        """``x: (N, C, *S) -> cols: (N, C*K, length)``, a scratch buffer of ``owner``."""
-        flat = scratch((self.batch, self.channels, self.size), x.dtype)
-        body = self._body(flat)
-        for axis, p in enumerate(self.padding, start=2):  # zero the border (and the tail)
-            if p:
-                body[(slice(None),) * axis + (slice(0, p),)] = 0
-                body[(slice(None),) * axis + (slice(-p, None),)] = 0
-        flat[:, :, math.prod(self.padded) :] = 0
-        body[crop_index(self.spatial, self.padding)] = x
+    def im2col(self, x):
+        """``x: (N, C, *S) -> cols: (N, C*K, length)``."""
+        flat = empty((self.batch, self.channels, self.size), x.dtype)
+        cols = empty((self.batch, self.channels * len(self.offsets), self.length), x.dtype)
         item = x.itemsize
         view = as_strided(
             flat,
@@ -218,58 +213,78 @@ class Grid:
             flat.strides[:2] + tuple(d * st * item for d, st in zip(self.dilation, self.steps))
             + (item,),
         )  # fmt: skip
-        cols = scratch((self.batch, self.channels * len(self.offsets), self.length), x.dtype, owner)
-        np.copyto(cols.reshape(view.shape), view)
-        release(flat)
+        cols_view = cols.reshape(view.shape)
+
+        def fill(i):  # one chunk of the batch: pad it, then copy its K shifted runs
+            body = self._body(flat[i])
+            for axis, p in enumerate(self.padding, start=2):  # zero the border and tail
+                if p:
+                    body[(slice(None),) * axis + (slice(0, p),)] = 0
+                    body[(slice(None),) * axis + (slice(-p, None),)] = 0
+            flat[i][:, :, math.prod(self.padded) :] = 0
+            body[crop_index(self.spatial, self.padding)] = x[i]
+            np.copyto(cols_view[i], view[i])
+
+        for_each_chunk(fill, cols)
         return cols
 
     def crop(self, y_grid, b):
-        """The real outputs of ``y_grid (N, C_out, length)`` (a scratch buffer, released)
-        as a new ``(N, C_out, *out)`` array, with the bias added on the way."""
+        """The real outputs of ``y_grid (N, C_out, length)`` as a new ``(N, C_out, *out)``
+        array, with the bias added on the way."""
         valid = self._on_grid(y_grid)[self._valid()]
-        y = np.empty(valid.shape, dtype=y_grid.dtype)
+        y = empty(valid.shape, y_grid.dtype)
         if b is None:
-            np.copyto(y, valid)
+            for_each_chunk(lambda i: np.copyto(y[i], valid[i]), y)
         else:
-            np.add(valid, b.reshape((-1,) + (1,) * len(self.out)), out=y)
-        release(y_grid)
+            b = b.reshape((-1,) + (1,) * len(self.out))
+            for_each_chunk(lambda i: np.add(valid[i], b, out=y[i]), y)
         return y
 
     def uncrop(self, grad):
         """``grad (N, C_out, *out)`` on the grid, zero at the extra positions."""
-        dy = scratch(grad.shape[:2] + (self.length,), grad.dtype)
+        dy = empty(grad.shape[:2] + (self.length,), grad.dtype)
         on_grid = self._on_grid(dy)
-        for axis, (o, n) in enumerate(zip(self.out[1:], self.padded[1:]), start=3):
-            if o < n:
-                on_grid[(slice(None),) * axis + (slice(o, None),)] = 0
-        on_grid[self._valid()] = grad
+
+        def fill(i):  # one chunk of the batch
+            for axis, (o, n) in enumerate(zip(self.out[1:], self.padded[1:]), start=3):
+                if o < n:
+                    on_grid[i][(slice(None),) * axis + (slice(o, None),)] = 0
+            on_grid[i][self._valid()] = grad[i]
+
+        for_each_chunk(fill, dy)
         return dy
 
     def col2im(self, dcols):
         """``dcols (N, C*K, length) -> dx (N, C, *S)``: one contiguous add per offset."""
-        dflat = np.zeros((self.batch, self.channels, self.size), dtype=dcols.dtype)
+        dflat = empty((self.batch, self.channels, self.size), dcols.dtype)
         d = dcols.reshape(self.batch, self.channels, len(self.offsets), self.length)
-        for k, off in enumerate(self.offsets):
-            dflat[:, :, off : off + self.length] += d[:, :, k]
+
+        def add_runs(i):  # one chunk of the batch; the first offset is 0: copy, not add
+            dflat[i][:, :, : self.length] = d[i][:, :, 0]
+            dflat[i][:, :, self.length :] = 0
+            for k, off in enumerate(self.offsets[1:], start=1):
+                dflat[i][:, :, off : off + self.length] += d[i][:, :, k]
+
+        for_each_chunk(add_runs, dflat)
         return self._body(dflat)[crop_index(self.spatial, self.padding)]
 
 
 def _product(a, b, shape):
-    """``a @ b`` (of ``shape``, batch dims first), into a reused scratch buffer on the CPU."""
+    """``a @ b`` (of ``shape``, batch dims first), into memory from the CPU pool."""
     if not isinstance(b, np.ndarray):
         return a @ b
     shape = tuple(shape[:-1]) + (b.shape[-1],)
-    return np.matmul(a, b, out=scratch(shape, b.dtype))
-
-
-def _release(array):
-    if isinstance(array, np.ndarray):
-        release(array)
+    return np.matmul(a, b, out=empty(shape, b.dtype))
 
 
 def _add_bias(y, b):
     if b is not None:
-        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
+        b = b.reshape((-1,) + (1,) * (y.ndim - 2))
+
+        def add(i):
+            y[i] += b
+
+        for_each_chunk(add, y)
     return y
 
 
@@ -302,11 +317,11 @@ class Convolution(Function):
         wants_dx = getattr(ctx, "needs_input_grad", (False,))[0]
         if wants_dx and isinstance(x, np.ndarray) and all(s == 1 for s in stride):
             ctx.grid = Grid(x.shape, kernel, padding, dilation)
-            ctx.cols = ctx.grid.im2col(x, owner=ctx)
+            ctx.cols = ctx.grid.im2col(x)
             return ctx.grid.crop(_product(w2, ctx.cols, (x.shape[0], w.shape[0], -1)), b)
-        cols, out = im2col(x, kernel, stride, padding, dilation, owner=ctx)
-        ctx.cols = cols
-        return _add_bias((w2 @ cols).reshape((x.shape[0], w.shape[0]) + out), b)
+        ctx.cols, out = im2col(x, kernel, stride, padding, dilation)
+        y = _product(w2, ctx.cols, (x.shape[0], w.shape[0], -1))
+        return _add_bias(y.reshape((x.shape[0], w.shape[0]) + out), b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -322,13 +337,11 @@ class Convolution(Function):
                 dx = col2im(dcols, ctx.x_shape, *ctx.geometry)
             else:
                 dx = ctx.grid.col2im(dcols)
-            _release(dcols)
+            del dcols  # its memory goes back to the pool for dW's product
         if ctx.needs_input_grad[1]:
             dw = xp.matmul(dy, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
             db = _bias_grad(grad)
-        if ctx.grid is not None:
-            _release(dy)
         return dx, dw, db, None, None, None
 
 
@@ -361,7 +374,7 @@ class TransposedConvolution(Function):
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
-        cols, _ = im2col(grad, *ctx.geometry)  # (N, C_out*K, L), scratch: released below
+        cols, _ = im2col(grad, *ctx.geometry)  # (N, C_out*K, L)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = (ctx.w2 @ cols).reshape(ctx.x_shape)
@@ -369,7 +382,6 @@ class TransposedConvolution(Function):
             dw = xp.matmul(ctx.x3, cols.transpose(0, 2, 1)).sum(axis=0).reshape(ctx.w_shape)
         if ctx.needs_input_grad[2]:
             db = _bias_grad(grad)
-        _release(cols)
         return dx, dw, db, None, None, None, None
 
 
