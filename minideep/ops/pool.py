@@ -58,9 +58,11 @@ class MaxPool(Function):
             slices = [index for _, index in window_slices(kernel, stride, dilation, out)]
             best = empty(x.shape[:2] + out, x.dtype, xp)
 
+            others = slices[1:] or slices  # (a 1x1 window: x is the max of x and x)
+
             def pool(i):  # one chunk of the batch
-                xp.copyto(best[i], x[i][slices[0]])
-                for index in slices[1:]:
+                xp.maximum(x[i][slices[0]], x[i][others[0]], out=best[i])
+                for index in others[1:]:
                     xp.maximum(best[i], x[i][index], out=best[i])
 
             for_each_chunk(pool, x)
@@ -104,11 +106,15 @@ class MaxPool(Function):
             x, best = ctx.x, ctx.best
 
             def route(i):  # one chunk of the batch
-                taken = xp.zeros(best[i].shape, dtype=bool)
-                for index in slices:
+                taken = None  # where an earlier offset already won
+                for k, index in enumerate(slices):
                     hit = x[i][index] == best[i]
-                    xp.greater(hit, taken, out=hit)
-                    taken |= hit
+                    if taken is None:
+                        taken = hit
+                    else:
+                        xp.greater(hit, taken, out=hit)  # hit and not taken
+                        if k < len(slices) - 1:
+                            taken |= hit
                     xp.multiply(grad[i], hit, out=dx[i][index])
 
             for_each_chunk(route, x)
