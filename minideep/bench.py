@@ -451,7 +451,7 @@ def rss_growth_mb(library: str, workload: str = "cnn", batch: int = 32, warmup: 
     saved tensors, gradients and temporaries. (Linux: the peak is reset through
     ``/proc/self/clear_refs`` and read as ``VmHWM``.) ``library`` is ``"minideep"`` or
     ``"pytorch"``. With ``warmup=0`` that is the first step; after a few steps, memory an
-    allocator keeps between steps (minideep's scratch buffers) is already resident.
+    allocator keeps between steps (minideep's CPU memory pool) is already resident.
     """
     import subprocess
     import sys
