@@ -1,4 +1,5 @@
-"""The CPU caching allocator (backend.empty) and the chunked loops (for_each_chunk).
+"""The CPU's own paths: the caching allocator (backend.empty), the chunked loops
+(for_each_chunk), and the convolution's padded grid and folded bias.
 
 Memory from the pool must never be handed out while any array still uses it: these
 tests hold it in the ways an op or a user can (the array, a view of it, a Function's
@@ -127,3 +128,33 @@ def test_grid_convolution_matches_the_im2col_path():
         plain = F.conv3d(md.tensor(x), md.tensor(w), md.tensor(b), **kwargs).numpy()
     grid = F.conv3d(md.tensor(x, requires_grad=True), md.tensor(w), md.tensor(b), **kwargs)
     np.testing.assert_allclose(grid.numpy(), plain, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("wants", ["x w b", "b", "w", "x b"])
+def test_the_bias_folded_into_the_products_gives_every_gradient(stride, wants):
+    """On the CPU a conv's bias is a column of ones in its products: each subset of
+    x, w and b wanting a gradient gets the same values as the separate bias path."""
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) for s in [(2, 3, 7, 6), (4, 3, 3, 2), (4,)]]
+    out = F.conv2d(*(_t64(a) for a in arrays), stride=stride, padding=1)
+    u = rng.standard_normal(out.shape)
+    ts = [_t64(a, requires_grad=name in wants.split()) for a, name in zip(arrays, "xwb")]
+    y = F.conv2d(*ts, stride=stride, padding=1)
+    (y * _t64(u)).sum().backward()
+    x, w, b = arrays
+    np.testing.assert_allclose(y.numpy(), out.numpy())
+    if "b" in wants:
+        np.testing.assert_allclose(ts[2].grad.numpy(), u.sum(axis=(0, 2, 3)), rtol=1e-12)
+    if "w" in wants:  # against the same conv without a bias
+        tw = _t64(w, requires_grad=True)
+        (F.conv2d(_t64(x), tw, stride=stride, padding=1) * _t64(u)).sum().backward()
+        np.testing.assert_allclose(ts[1].grad.numpy(), tw.grad.numpy(), rtol=1e-12)
+    if "x" in wants:
+        tx = _t64(x, requires_grad=True)
+        (F.conv2d(tx, _t64(w), stride=stride, padding=1) * _t64(u)).sum().backward()
+        np.testing.assert_allclose(ts[0].grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def _t64(a, requires_grad=False):
+    return md.tensor(a, dtype=md.float64, requires_grad=requires_grad)
