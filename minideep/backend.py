@@ -210,9 +210,16 @@ def _give_back(ref) -> None:
 _CHUNK_BYTES = 1 << 19  # about a core's L2 cache
 
 
+def chunk_rows(a) -> int:
+    """How many entries of ``a``'s first axis one chunk of :func:`for_each_chunk` holds."""
+    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.nbytes <= _CHUNK_BYTES:
+        return a.shape[0] if a.ndim else 1
+    return max(1, _CHUNK_BYTES * a.shape[0] // a.nbytes)
+
+
 def for_each_chunk(fn, a) -> None:
     """Call ``fn(index)`` for indices that split the first axis of ``a`` into chunks of
-    about 512 KB, in order.
+    about 512 KB (:func:`chunk_rows` entries), in order.
 
     ``fn`` works on ``array[index]`` of each array it touches. For a small array, a 0-d
     one, or one on the GPU, it is one call with ``index = ...`` (all of it).
@@ -220,9 +227,8 @@ def for_each_chunk(fn, a) -> None:
     if not isinstance(a, np.ndarray) or a.ndim == 0 or a.nbytes <= _CHUNK_BYTES:
         fn(...)
         return
-    n = a.shape[0]
-    rows = max(1, _CHUNK_BYTES * n // a.nbytes)
-    for start in range(0, n, rows):
+    rows = chunk_rows(a)
+    for start in range(0, a.shape[0], rows):
         fn(slice(start, start + rows))
 
 
