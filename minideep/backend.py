@@ -232,6 +232,21 @@ def for_each_chunk(fn, a) -> None:
         fn(slice(start, start + rows))
 
 
+_zero_blocks: dict = {}  # dtype -> a read-only flat array of zeros, grown on demand
+
+
+def zeros_to_read(shape, dtype):
+    """A read-only array of zeros (CPU), shared by every caller: an operand for NumPy
+    loops that are fast only between two arrays (see ``ops/activation.py``, ReLU)."""
+    dtype, size = np.dtype(dtype), math.prod(shape)
+    block = _zero_blocks.get(dtype)
+    if block is None or block.size < size:
+        block = np.zeros(size, dtype)
+        block.flags.writeable = False
+        _zero_blocks[dtype] = block
+    return block[:size].reshape(shape)
+
+
 # ---------------------------------------------------------------------------
 # Seeding: one generator per device, reset together by manual_seed.
 

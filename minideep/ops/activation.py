@@ -7,8 +7,10 @@ non-positive number for the same reason.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
-from ..backend import chunk_rows, empty_like, for_each_chunk, get_array_module
+from ..backend import chunk_rows, empty_like, for_each_chunk, get_array_module, zeros_to_read
 from ..tensor import Tensor
 
 
@@ -17,16 +19,15 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, a):
-        xp = get_array_module(a)
-        out = empty_like(a)
-        if a.ndim == 0:
-            xp.maximum(a, 0, out=out)
+        if not isinstance(a, np.ndarray) or a.ndim == 0:
+            out = get_array_module(a).maximum(a, 0)
         else:
             # NumPy's SIMD loop for maximum runs only when both operands are arrays:
             # against a chunk of zeros (which stays in cache) a (32, 16, 64, 64)
             # activation takes 1.3 ms instead of 2.2 against the scalar 0 (2-core CPU).
-            zero = xp.zeros((chunk_rows(a),) + a.shape[1:], dtype=a.dtype)
-            for_each_chunk(lambda i: xp.maximum(a[i], zero[: len(a[i])], out=out[i]), a)
+            out = empty_like(a)
+            zero = zeros_to_read((chunk_rows(a),) + a.shape[1:], a.dtype)
+            for_each_chunk(lambda i: np.maximum(a[i], zero[: len(a[i])], out=out[i]), a)
         ctx.save_for_backward(out)
         return out
 
