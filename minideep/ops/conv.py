@@ -236,16 +236,11 @@ class Grid:
             cols[:, rows] = 1
         return cols
 
-    def crop(self, y_grid, b):
-        """The real outputs of ``y_grid (N, C_out, length)`` as a new ``(N, C_out, *out)``
-        array, with the bias added on the way."""
+    def crop(self, y_grid):
+        """The real outputs of ``y_grid (N, C_out, length)``, a new ``(N, C_out, *out)``."""
         valid = self._on_grid(y_grid)[self._valid()]
         y = empty(valid.shape, y_grid.dtype)
-        if b is None:
-            for_each_chunk(lambda i: np.copyto(y[i], valid[i]), y)
-        else:
-            b = b.reshape((-1,) + (1,) * len(self.out))
-            for_each_chunk(lambda i: np.add(valid[i], b, out=y[i]), y)
+        for_each_chunk(lambda i: np.copyto(y[i], valid[i]), y)
         return y
 
     def uncrop(self, grad):
@@ -287,12 +282,7 @@ def _product(a, b, shape):
 
 def _add_bias(y, b):
     if b is not None:
-        b = b.reshape((-1,) + (1,) * (y.ndim - 2))
-
-        def add(i):
-            y[i] += b
-
-        for_each_chunk(add, y)
+        y += b.reshape((-1,) + (1,) * (y.ndim - 2))
     return y
 
 
@@ -310,7 +300,8 @@ class Convolution(Function):
     y = W2 @ cols;  dW2 = sum_n dy[n] @ cols[n].T;  dx = col2im(W2.T @ dy);
     db = dy summed over the batch and every output position.
     On the CPU, a stride-1 layer whose input wants a gradient computes the same products
-    on the padded grid (:class:`Grid`), where im2col and col2im move whole rows.
+    on the padded grid (:class:`Grid`), where im2col and col2im move whole rows, and the
+    bias rides in the products as a row of ones in ``cols`` (see ``forward``).
     """
 
     @staticmethod
@@ -333,7 +324,7 @@ class Convolution(Function):
         if wants_dx and isinstance(x, np.ndarray) and all(s == 1 for s in stride):
             ctx.grid = Grid(x.shape, kernel, padding, dilation)
             ctx.cols = ctx.grid.im2col(x, ones_row=ctx.folded)
-            return ctx.grid.crop(_product(w_cols, ctx.cols, out_shape), b_rest)
+            return ctx.grid.crop(_product(w_cols, ctx.cols, out_shape))  # the bias is in
         ctx.cols, out = im2col(x, kernel, stride, padding, dilation, ones_row=ctx.folded)
         y = _product(w_cols, ctx.cols, out_shape)
         return _add_bias(y.reshape((x.shape[0], w.shape[0]) + out), b_rest)
