@@ -70,6 +70,27 @@ def test_idle_memory_is_capped(monkeypatch):
     assert backend.pool_idle_bytes() == 2**21  # the second one did not fit
 
 
+def test_chunks_cover_the_first_axis_once_in_order(monkeypatch):
+    monkeypatch.setattr(backend, "_CHUNK_BYTES", 3 * 8 * 10)  # three rows of 10 float64
+    a = np.zeros((8, 10))
+    seen = []
+    backend.for_each_chunk(seen.append, a)
+    assert seen == [slice(0, 3), slice(3, 6), slice(6, 9)]
+    assert backend.chunk_rows(a) == 3
+    calls = []
+    backend.for_each_chunk(calls.append, np.zeros(()))  # 0-d: one call on all of it
+    assert calls == [...]
+
+
+def test_zeros_to_read_are_shared_and_cannot_be_written():
+    small = backend.zeros_to_read((2, 3), np.float32)
+    big = backend.zeros_to_read((4, 5), np.float32)  # grows the shared block
+    assert (small == 0).all() and (big == 0).all() and big.shape == (4, 5)
+    assert backend.zeros_to_read((3,), np.float32).base is big.base
+    with pytest.raises(ValueError):
+        big[0, 0] = 1
+
+
 @pytest.mark.parametrize("chunk_bytes", [1, 4096, 1 << 40])
 def test_results_do_not_depend_on_the_chunks(monkeypatch, chunk_bytes):
     """Pools, ReLU and convolutions loop over chunks of the batch: any chunking gives
