@@ -210,9 +210,14 @@ def _give_back(ref) -> None:
 _CHUNK_BYTES = 1 << 19  # about a core's L2 cache
 
 
+def _one_piece(a) -> bool:
+    """A small array, a 0-d one, or one on the GPU: not split into chunks."""
+    return not isinstance(a, np.ndarray) or a.ndim == 0 or a.nbytes <= _CHUNK_BYTES
+
+
 def chunk_rows(a) -> int:
     """How many entries of ``a``'s first axis one chunk of :func:`for_each_chunk` holds."""
-    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.nbytes <= _CHUNK_BYTES:
+    if _one_piece(a):
         return a.shape[0] if a.ndim else 1
     return max(1, _CHUNK_BYTES * a.shape[0] // a.nbytes)
 
@@ -224,7 +229,7 @@ def for_each_chunk(fn, a) -> None:
     ``fn`` works on ``array[index]`` of each array it touches. For a small array, a 0-d
     one, or one on the GPU, it is one call with ``index = ...`` (all of it).
     """
-    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.nbytes <= _CHUNK_BYTES:
+    if _one_piece(a):
         fn(...)
         return
     rows = chunk_rows(a)
