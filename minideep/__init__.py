@@ -9,6 +9,7 @@ from . import backend as _backend
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, manual_seed
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .fast import fast_paths
 from .gradcheck import GradcheckError, gradcheck
 from .ops import (
     abs,

@@ -116,7 +116,12 @@ class Function:
     unchanged) and returns one array or a tuple of arrays. ``backward`` gets one gradient
     per output and returns one gradient (or ``None``) per ``forward`` argument.
     ``ctx.needs_input_grad[i]`` says whether argument ``i`` wants a gradient, so work
-    for the others can be skipped.
+    for the others can be skipped (all False when no graph is recorded: under
+    ``no_grad``, or when no input requires grad).
+
+    ``ctx`` keeps what backward needs in two ways only: arrays through
+    ``ctx.save_for_backward(*arrays)`` (read back as ``ctx.saved_tensors``), anything
+    else (shapes, axes, flags) as a plain attribute.
 
     The instance of the subclass created by ``apply`` is the ``ctx`` and also the node of
     the graph: it remembers its input tensors in ``ctx.inputs``.
@@ -162,6 +167,8 @@ class Function:
             ctx.inputs = args
             ctx.needs_input_grad = needs_grad
             ctx.seq = _next_seq()  # creation order: backward's schedule
+        else:  # nothing is recorded: no input will want a gradient from this node
+            ctx.needs_input_grad = [False] * len(args)
 
         out = cls.forward(ctx, *arrays, **kwargs)
 

@@ -1,7 +1,7 @@
 """The custom CuPy kernels agree with the generic array code they replace.
 
 Marked ``gpu``; skipped without CUDA. Each test runs the same op with the kernels on
-and off (``minideep.kernels.ENABLED``) on the GPU, and compares values and gradients.
+and off (``md.fast_paths``) on the GPU, and compares values and gradients.
 """
 
 import numpy as np
@@ -17,11 +17,17 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def restore_fast_paths():
+    with md.fast_paths(md.fast.enabled()):  # the tests below switch it; put it back after
+        yield
+
+
 def run_both(fn, *arrays, monkeypatch):
     """Values and input gradients of ``fn`` on the GPU with the kernels on, then off."""
     results = []
     for enabled in (True, False):
-        monkeypatch.setattr(minideep.kernels, "ENABLED", enabled)
+        md.fast_paths(enabled)
         inputs = [md.tensor(a, dtype=a.dtype, device="cuda", requires_grad=True) for a in arrays]
         out = fn(*inputs)
         out = out[0] if isinstance(out, tuple) else out
@@ -89,7 +95,7 @@ def test_lstm_kernels_match_the_generic_path(
     results = []
     x_np = np.random.default_rng(0).standard_normal((steps, 3, 7))
     for enabled in (True, False):
-        monkeypatch.setattr(minideep.kernels, "ENABLED", enabled)
+        md.fast_paths(enabled)
         md.manual_seed(0)
         lstm = md.nn.LSTM(
             7, hidden, num_layers=layers, batch_first=batch_first, bidirectional=bidirectional

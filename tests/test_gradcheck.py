@@ -9,9 +9,12 @@ from minideep.checks import all_cases, functions_used, run_case
 CASES = all_cases()
 
 
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "reference"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_gradient_matches_finite_differences(case):
-    run_case(case)
+def test_gradient_matches_finite_differences(case, fast_paths):
+    """The whole suite runs twice: with the fast paths, and on the reference algorithms."""
+    with md.fast_paths(fast_paths):
+        run_case(case)
 
 
 def test_every_builtin_function_has_a_gradient_check():

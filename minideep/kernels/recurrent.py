@@ -23,10 +23,9 @@ and the weight gradients are then GEMMs over all steps at once, outside.
 
 Why: a step-by-step loop launches a GEMM and a fused kernel per step forward and three
 launches per step backward, and at these sizes the GPU spends its time waiting for
-Python to launch them. On an H100 the training step of the reference lstm workload
-(batch 256, 16 steps, 256 -> 128) went from 4.2 ms to the figure in
-``benchmarks/results/gpu_h100.md``. The kernels need H <= 1024 (one thread per hidden
-unit in one block); larger layers take the generic CuPy path.
+Python to launch them (measured in ``benchmarks/results/gpu_h100.md``). The kernels
+need H <= 1024 (one thread per hidden unit in one block); larger layers take the
+reference path.
 """
 
 from __future__ import annotations

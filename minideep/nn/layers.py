@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..ops.conv import ntuple
+from ..geometry import ntuple
 from ..tensor import Tensor
 from . import functional as F
 from . import init

@@ -7,10 +7,9 @@ non-positive number for the same reason.
 
 from __future__ import annotations
 
-import numpy as np
-
+from .. import fast
 from ..autograd import Function
-from ..backend import chunk_rows, empty_like, for_each_chunk, get_array_module, zeros_to_read
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 
@@ -19,25 +18,19 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, a):
-        if not isinstance(a, np.ndarray) or a.ndim == 0:
-            out = get_array_module(a).maximum(a, 0)
+        if fast.activation.relu_applies(a):  # chunked, against zeros: fast/activation.py
+            out = fast.activation.relu_forward(a)
         else:
-            # NumPy's SIMD loop for maximum runs only when both operands are arrays:
-            # against a chunk of zeros (which stays in cache) a (32, 16, 64, 64)
-            # activation takes 1.3 ms instead of 2.2 against the scalar 0 (2-core CPU).
-            out = empty_like(a)
-            zero = zeros_to_read((chunk_rows(a),) + a.shape[1:], a.dtype)
-            for_each_chunk(lambda i: np.maximum(a[i], zero[: len(a[i])], out=out[i]), a)
+            out = get_array_module(a).maximum(a, 0)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        xp = get_array_module(grad)
-        dx = empty_like(grad)
-        for_each_chunk(lambda i: xp.multiply(grad[i], out[i] > 0, out=dx[i]), grad)
-        return dx
+        if fast.activation.relu_applies(grad):
+            return fast.activation.relu_backward(grad, out)
+        return grad * (out > 0)
 
 
 class LeakyReLU(Function):
@@ -47,13 +40,14 @@ class LeakyReLU(Function):
     def forward(ctx, a, slope):
         xp = get_array_module(a)
         positive = a > 0
-        ctx.positive, ctx.slope = positive, slope
+        ctx.save_for_backward(positive)
+        ctx.slope = slope
         return xp.where(positive, a, a * slope)
 
     @staticmethod
     def backward(ctx, grad):
-        xp = get_array_module(grad)
-        return xp.where(ctx.positive, grad, grad * ctx.slope), None
+        (positive,) = ctx.saved_tensors
+        return get_array_module(grad).where(positive, grad, grad * ctx.slope), None
 
 
 class Tanh(Function):

@@ -15,12 +15,13 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, mask):
-        ctx.mask = mask
+        ctx.save_for_backward(mask)
         return x * mask
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * ctx.mask, None
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:

@@ -18,12 +18,12 @@ class Linear(Function):
         y = x @ w.T
         if b is not None:
             y += b
-        ctx.x, ctx.w = x, w
+        ctx.save_for_backward(x, w)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, w = ctx.x, ctx.w
+        x, w = ctx.saved_tensors
         g2 = grad.reshape(-1, grad.shape[-1])  # (rows, out)
         dx = grad @ w if ctx.needs_input_grad[0] else None
         dw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None

@@ -53,12 +53,13 @@ class MSELoss(Function):
     @staticmethod
     def forward(ctx, a, t, reduction):
         diff = a - t
-        ctx.diff, ctx.reduction = diff, reduction
+        ctx.save_for_backward(diff)
+        ctx.reduction = reduction
         return _reduce(diff * diff, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        diff = ctx.diff
+        (diff,) = ctx.saved_tensors
         g = 2 * diff * _upstream(grad, ctx.reduction, diff.size)
         return g, (-g if ctx.needs_input_grad[1] else None), None
 
@@ -96,8 +97,8 @@ class CrossEntropy(Function):
     The usual classifier's case, (N, C) logits with plain class targets (no weights, no
     smoothing, none ignored), takes a shortcut with the same result: q is one-hot, so
     l_i = -log softmax(z_i)_{t_i} and dl_i/dz_i = softmax(z_i) - onehot(t_i), read and
-    written at the target positions instead of through a dense q. That is half the array
-    operations: forward and backward on (64, 10) logits 187 -> 96 us (2-core CPU).
+    written at the target positions instead of through a dense q: half the array
+    operations (``benchmarks/results/fast_paths.md``).
     """
 
     @staticmethod
@@ -106,15 +107,16 @@ class CrossEntropy(Function):
         n_classes = z.shape[1]
         shifted = z - z.max(axis=1, keepdims=True)
         log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        ctx.log_p, ctx.reduction = log_p, reduction
+        ctx.reduction = reduction
         ctx.plain = z.ndim == 2 and weight is None and not label_smoothing and target.size
         if ctx.plain:
             low, high = int(target.min()), int(target.max())
             ctx.plain = 0 <= low and high < n_classes and not low <= ignore_index <= high
         if ctx.plain:  # every target is a class index: pick its log-probability
-            ctx.rows, ctx.target = xp.arange(target.shape[0]), target
+            rows = xp.arange(target.shape[0])
+            ctx.save_for_backward(log_p, rows, target)
             ctx.denominator = target.shape[0]
-            return _reduce(-log_p[ctx.rows, target], reduction, ctx.denominator)
+            return _reduce(-log_p[rows, target], reduction, ctx.denominator)
         safe, w_t, valid = _class_weights(xp, target, n_classes, weight, ignore_index, z.dtype)
         q = _one_hot(xp, safe, n_classes, z.dtype)
         if label_smoothing:
@@ -123,7 +125,8 @@ class CrossEntropy(Function):
         if weight is not None:
             q *= weight.astype(z.dtype).reshape((1, -1) + (1,) * (z.ndim - 2))
         l = -(q * log_p).sum(axis=1)
-        ctx.q, ctx.denominator = q, w_t.sum()
+        ctx.save_for_backward(log_p, q)
+        ctx.denominator = w_t.sum()
         return _reduce(l, reduction, ctx.denominator)
 
     @staticmethod
@@ -133,12 +136,13 @@ class CrossEntropy(Function):
         if g.ndim:  # reduction "none": one gradient per sample (and position)
             g = _class_axis(g)
         if ctx.plain:  # softmax - onehot
-            dz = xp.exp(ctx.log_p)
-            dz[ctx.rows, ctx.target] -= 1
+            log_p, rows, target = ctx.saved_tensors
+            dz = xp.exp(log_p)
+            dz[rows, target] -= 1
             dz *= g
             return dz, None, None, None, None, None
-        q = ctx.q
-        dz = (xp.exp(ctx.log_p) * q.sum(axis=1, keepdims=True) - q) * g
+        log_p, q = ctx.saved_tensors
+        dz = (xp.exp(log_p) * q.sum(axis=1, keepdims=True) - q) * g
         return dz, None, None, None, None, None
 
 
@@ -154,15 +158,17 @@ class NLLLoss(Function):
         xp = get_array_module(log_p)
         safe, w_t, _ = _class_weights(xp, target, log_p.shape[1], weight, ignore_index, log_p.dtype)
         picked = xp.take_along_axis(log_p, _class_axis(safe), axis=1).squeeze(1)
-        ctx.safe, ctx.w_t, ctx.n_classes = safe, w_t, log_p.shape[1]
+        ctx.save_for_backward(safe, w_t)
+        ctx.n_classes = log_p.shape[1]
         ctx.reduction, ctx.denominator = reduction, w_t.sum()
         return _reduce(-w_t * picked, reduction, ctx.denominator)
 
     @staticmethod
     def backward(ctx, grad):
+        safe, w_t = ctx.saved_tensors
         xp = get_array_module(grad)
-        g = _upstream(grad, ctx.reduction, ctx.denominator) * ctx.w_t
-        one_hot = _one_hot(xp, ctx.safe, ctx.n_classes, grad.dtype)
+        g = _upstream(grad, ctx.reduction, ctx.denominator) * w_t
+        one_hot = _one_hot(xp, safe, ctx.n_classes, grad.dtype)
         return -one_hot * _class_axis(g), None, None, None, None
 
 
@@ -183,13 +189,13 @@ class BCEWithLogits(Function):
         if weight is not None:
             l = l * weight
         sigmoid_neg = xp.where(x >= 0, e, 1) / (1 + e)
-        ctx.saved = (x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg)
+        ctx.save_for_backward(x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg)
         ctx.reduction, ctx.shape = reduction, l.shape
         return _reduce(l, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg = ctx.saved
+        x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg = ctx.saved_tensors
         g = _upstream(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             g = g * weight
@@ -216,14 +222,14 @@ class BCE(Function):
         l = -(t * log_p + (1 - t) * log_1mp)
         if weight is not None:
             l = l * weight
-        ctx.saved = (p, t, weight, log_p, log_1mp)
+        ctx.save_for_backward(p, t, weight, log_p, log_1mp)
         ctx.reduction, ctx.shape = reduction, l.shape
         return _reduce(l, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
-        p, t, weight, log_p, log_1mp = ctx.saved
+        p, t, weight, log_p, log_1mp = ctx.saved_tensors
         g = _upstream(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             g = g * weight

@@ -210,15 +210,16 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         xp = get_array_module(cond)
-        ctx.cond = cond
+        ctx.save_for_backward(cond)
         return xp.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
         xp = get_array_module(grad)
         zero = xp.zeros((), dtype=grad.dtype)
-        ga = xp.where(ctx.cond, grad, zero) if ctx.needs_input_grad[1] else None
-        gb = xp.where(ctx.cond, zero, grad) if ctx.needs_input_grad[2] else None
+        ga = xp.where(cond, grad, zero) if ctx.needs_input_grad[1] else None
+        gb = xp.where(cond, zero, grad) if ctx.needs_input_grad[2] else None
         return None, ga, gb
 
 

@@ -45,16 +45,17 @@ class BatchNorm(Function):
         y = xhat * weight.reshape(shape) if weight is not None else xhat.copy()
         if bias is not None:
             y += bias.reshape(shape)
-        ctx.xhat, ctx.invstd, ctx.weight, ctx.training = xhat, invstd, weight, training
-        ctx.axes, ctx.shape = axes, shape
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.training, ctx.axes, ctx.shape = training, axes, shape
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, invstd, axes = ctx.xhat, ctx.invstd, ctx.axes
+        xhat, invstd, weight = ctx.saved_tensors
+        axes = ctx.axes
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dxhat = grad * ctx.weight.reshape(ctx.shape) if ctx.weight is not None else grad
+            dxhat = grad * weight.reshape(ctx.shape) if weight is not None else grad
             if ctx.training:
                 n = grad.size // grad.shape[1]
                 sum_d = dxhat.sum(axis=axes, keepdims=True)

@@ -1,14 +1,15 @@
 """Pooling: max, average and adaptive average, for any number of spatial dimensions.
 
 Max and average pooling visit the windows one kernel offset at a time (see
-``conv.window_slices``): the slab ``x_pad[:, :, i::s, j::s]`` holds the element at
+``geometry.window_slices``): the slab ``x_pad[:, :, i::s, j::s]`` holds the element at
 offset ``(i, j)`` of every window at once, so a 3x3 pool is 9 whole-array operations
 and its backward 9 strided adds, never a Python loop over windows and never
 ``np.add.at``.
 
 Ties in max pooling follow PyTorch: the gradient goes to the first maximal element of
 the window in row-major order (offsets are visited in that order and only a strictly
-larger value replaces the current maximum).
+larger value replaces the current maximum). The fast paths of max pooling (windows
+that tile the input, on the CPU; a CUDA kernel on the GPU) are in ``fast/pool.py``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import math
 
 import numpy as np
 
-from .. import kernels
+from .. import fast
 from ..autograd import Function
-from ..backend import empty, for_each_chunk, get_array_module, zeros
+from ..backend import get_array_module
+from ..geometry import crop_index, ntuple, output_shape, pad_spatial, window_slices
 from ..tensor import Tensor
-from .conv import crop_index, ntuple, output_size, pad_spatial, window_slices
 
 
-def _geometry(x, kernel, stride, padding, dilation):
-    out = tuple(output_size(*a) for a in zip(x.shape[2:], kernel, stride, padding, dilation))
-    return out, tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+def _padded(x_shape, padding):
+    return tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
 
 
 def _index_dtype(volume: int):
@@ -37,37 +37,22 @@ def _index_dtype(volume: int):
 class MaxPool(Function):
     """y[n, c, *p] = max over the window at p of x_pad (padding is -inf).
 
-    x: (N, C, *S) -> y: (N, C, *out). dy flows to the (first) maximal element of each
-    window; an element that is the maximum of several windows collects their sum.
+    x: (N, C, *S) -> y: (N, C, *out). dy flows to the first maximal element of each
+    window (row-major); an element that is the maximum of several windows collects
+    their sum. The offsets are visited in row-major order and only a strictly larger
+    value replaces the current maximum, so ``argbest`` holds the first maximum.
     """
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation):
+        out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
+        ctx.x_shape, ctx.kernel, ctx.stride, ctx.padding, ctx.dilation = (
+            x.shape, kernel, stride, padding, dilation
+        )
+        ctx.fast = fast.pool.max_pool(x, kernel, stride, padding, dilation)  # fast/pool.py
+        if ctx.fast:
+            return ctx.fast.forward(ctx, x, kernel, stride, padding, dilation, out)
         xp = get_array_module(x)
-        out, padded = _geometry(x, kernel, stride, padding, dilation)
-        ctx.padded, ctx.x_shape = padded, x.shape
-        ctx.geometry = (kernel, stride, padding, dilation, out)
-        ctx.on_gpu = len(kernel) == 2 and dilation == (1, 1) and kernels.active(x)
-        if ctx.on_gpu:  # one CUDA thread per output element
-            from ..kernels.pool import max_pool_2d_forward
-
-            y, ctx.argbest = max_pool_2d_forward(x, kernel, stride, padding, out)
-            return y
-        ctx.tiled = stride == kernel and not any(padding) and dilation == (1,) * len(kernel)
-        if ctx.tiled:  # windows tile the input: keep x, find the winners again in backward
-            slices = [index for _, index in window_slices(kernel, stride, dilation, out)]
-            best = empty(x.shape[:2] + out, x.dtype, xp)
-
-            others = slices[1:] or slices  # (a 1x1 window: x is the max of x and x)
-
-            def pool(i):  # one chunk of the batch
-                xp.maximum(x[i][slices[0]], x[i][others[0]], out=best[i])
-                for index in others[1:]:
-                    xp.maximum(best[i], x[i][index], out=best[i])
-
-            for_each_chunk(pool, x)
-            ctx.x, ctx.best, ctx.slices = x, best, slices
-            return best
         x_pad = pad_spatial(x, padding, -np.inf)
         best = argbest = None
         for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
@@ -76,52 +61,23 @@ class MaxPool(Function):
                 best = slab.copy()
                 argbest = xp.zeros(best.shape, dtype=_index_dtype(math.prod(kernel)))
                 continue
-            # In place, no temporaries beyond the mask: a third faster than
-            # `best = where(better, slab, best); argbest[better] = k` (48 -> 33 ms on a
-            # (32, 32, 64, 64) 2x2 pool, 2-core CPU).
-            better = slab > best
+            better = slab > best  # strictly: an equal later value leaves the first maximum
             xp.maximum(best, slab, out=best)
             xp.copyto(argbest, k, where=better)
-        ctx.argbest = argbest
+        ctx.save_for_backward(argbest)
         return best
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fast:
+            return ctx.fast.backward(ctx, grad), None, None, None, None
+        (argbest,) = ctx.saved_tensors
         xp = get_array_module(grad)
-        kernel, stride, padding, dilation, out = ctx.geometry
-        if ctx.on_gpu:  # one CUDA thread per input element, no atomics
-            from ..kernels.pool import max_pool_2d_backward
-
-            dx = max_pool_2d_backward(grad, ctx.argbest, ctx.x_shape, kernel, stride, padding, out)
-            return dx, None, None, None, None
-        if ctx.tiled:
-            # Each element belongs to at most one window, so each slab of dx is written
-            # once, in place. `taken` keeps only the first maximal element of a window
-            # (row-major), the rule of the general path; `hit > taken` is hit and not
-            # taken. With the three max-ops of the forward, a 2x2 pool of (32, 32, 64, 64)
-            # takes 8 ms forward instead of 36.
-            exact = all(o * k == n for o, k, n in zip(out, kernel, ctx.x_shape[2:]))
-            dx = (empty if exact else zeros)(ctx.x_shape, grad.dtype, xp)
-            x, best, slices = ctx.x, ctx.best, ctx.slices
-
-            def route(i):  # one chunk of the batch
-                taken = None  # where an earlier offset already won
-                for k, index in enumerate(slices):
-                    hit = x[i][index] == best[i]
-                    if taken is None:
-                        taken = hit
-                    else:
-                        xp.greater(hit, taken, out=hit)  # hit and not taken
-                        if k < len(slices) - 1:
-                            taken |= hit
-                    xp.multiply(grad[i], hit, out=dx[i][index])
-
-            for_each_chunk(route, x)
-            return dx, None, None, None, None
-        dx = xp.zeros(ctx.x_shape[:2] + ctx.padded, dtype=grad.dtype)
-        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
-            dx[index] += grad * (ctx.argbest == k)
-        return dx[crop_index(ctx.x_shape[2:], padding)], None, None, None, None
+        dx = xp.zeros(ctx.x_shape[:2] + _padded(ctx.x_shape, ctx.padding), dtype=grad.dtype)
+        slices = window_slices(ctx.kernel, ctx.stride, ctx.dilation, grad.shape[2:])
+        for k, (_, index) in enumerate(slices):
+            dx[index] += grad * (argbest == k)
+        return dx[crop_index(ctx.x_shape[2:], ctx.padding)], None, None, None, None
 
 
 class AvgPool(Function):
@@ -136,7 +92,7 @@ class AvgPool(Function):
     def forward(ctx, x, kernel, stride, padding, count_include_pad):
         xp = get_array_module(x)
         dilation = (1,) * len(kernel)
-        out, padded = _geometry(x, kernel, stride, padding, dilation)
+        out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
         x_pad = pad_spatial(x, padding)
         slices = list(window_slices(kernel, stride, dilation, out))
         total = x_pad[slices[0][1]].copy()
@@ -147,15 +103,14 @@ class AvgPool(Function):
         else:
             ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), padding)
             divisor = sum(ones[index] for _, index in slices)
-        ctx.divisor, ctx.slices, ctx.padded, ctx.x_shape = divisor, slices, padded, x.shape
-        ctx.padding = padding
+        ctx.divisor, ctx.slices, ctx.x_shape, ctx.padding = divisor, slices, x.shape, padding
         return total / divisor
 
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
         share = grad / ctx.divisor
-        dx = xp.zeros(ctx.x_shape[:2] + ctx.padded, dtype=grad.dtype)
+        dx = xp.zeros(ctx.x_shape[:2] + _padded(ctx.x_shape, ctx.padding), dtype=grad.dtype)
         for _, index in ctx.slices:
             dx[index] += share
         return dx[crop_index(ctx.x_shape[2:], ctx.padding)], None, None, None, None
@@ -182,13 +137,13 @@ class AdaptiveAvgPool(Function):
     def forward(ctx, x, out):
         xp = get_array_module(x)
         mats = [_bin_matrix(xp, n, o, x.dtype) for n, o in zip(x.shape[2:], out)]
-        ctx.mats = mats
+        ctx.save_for_backward(*mats)
         return _along_axes(xp, x, mats)
 
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
-        return _along_axes(xp, grad, [a.T for a in ctx.mats]), None
+        return _along_axes(xp, grad, [a.T for a in ctx.saved_tensors]), None
 
 
 def _along_axes(xp, x, mats):

@@ -39,30 +39,11 @@ state of one chunk, ``detach()``-ed, as the initial state of the next, and the g
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import kernels
+from .. import fast
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels import recurrent as lstm_kernels
 from ..tensor import Tensor
-
-
-def _sigmoid_(a, xp):
-    """a <- 1 / (1 + exp(-a)) in place.
-
-    Below a = -88, exp(-a) overflows to inf even in float32, and 1 / (1 + inf) = 0 is the
-    right answer, so the overflow is simply not reported. (Capping the argument instead
-    made the sigmoid of an LSTM step's (32, 512) gates take 82 us instead of 68: NumPy's
-    minimum against a scalar is not vectorised.
-    On CPUs without AVX-512, NumPy's exp is vectorised and its tanh is not, so this is
-    also faster than 0.5 * tanh(a / 2) + 0.5.)
-    """
-    xp.negative(a, out=a)
-    with np.errstate(over="ignore"):
-        xp.exp(a, out=a)
-    a += 1.0
-    xp.reciprocal(a, out=a)
+from .activation import stable_sigmoid as sigmoid
 
 
 def _project_inputs(x, w_ih, biases):
@@ -78,8 +59,9 @@ def _project_inputs(x, w_ih, biases):
     return gx.reshape(T, N, -1), x2d
 
 
-def _time_major(x, reverse: bool):
-    """The sequence in processing order: a reversed view when running backwards."""
+def _in_processing_order(x, reverse: bool):
+    """The time-major sequence ``x (T, ...)`` in the order the recurrence visits it: a
+    reversed view when running backwards (and the same call puts it back)."""
     return x[::-1] if reverse else x
 
 
@@ -88,14 +70,15 @@ def _input_and_weight_grads(ctx, dgx, dgh):
 
     dgx, dgh: (T, N, G*H) in processing order. One GEMM per weight for the whole sequence.
     """
-    x2d, h_prev, w_ih = ctx.x2d, ctx.h_prev, ctx.w_ih
+    x2d, h_all, w_ih = ctx.saved_tensors[:3]
+    h_prev = h_all[:-1]
     T, N, G = dgx.shape
-    needs = ctx.needs
+    needs = dict(zip(ctx.arg_names, ctx.needs_input_grad))
     dgx2d = dgx.reshape(T * N, G)
     dgh2d = dgh.reshape(T * N, G)
     dx = dw_ih = dw_hh = db_ih = db_hh = None
     if needs["x"]:
-        dx = _time_major((dgx2d @ w_ih).reshape(T, N, -1), ctx.reverse)
+        dx = _in_processing_order((dgx2d @ w_ih).reshape(T, N, -1), ctx.reverse)
     if needs["w_ih"]:
         dw_ih = dgx2d.T @ x2d
     if needs["w_hh"]:
@@ -107,10 +90,11 @@ def _input_and_weight_grads(ctx, dgx, dgh):
     return dx, dw_ih, dw_hh, db_ih, db_hh
 
 
-def _save_common(ctx, names, x2d, h_all, w_ih, w_hh, reverse):
-    """Keep what every backward needs; ``h_all`` is (T+1, N, H): h0 then each new state."""
-    ctx.needs = dict(zip(names, getattr(ctx, "needs_input_grad", ())))
-    ctx.x2d, ctx.h_prev, ctx.w_ih, ctx.w_hh, ctx.reverse = x2d, h_all[:-1], w_ih, w_hh, reverse
+def _save_common(ctx, names, x2d, h_all, w_ih, w_hh, reverse, *more):
+    """Keep what every backward needs, then ``more`` arrays of this recurrence's own;
+    ``h_all`` is (T+1, N, H): h0 then each new state."""
+    ctx.save_for_backward(x2d, h_all, w_ih, w_hh, *more)
+    ctx.arg_names, ctx.reverse = names, reverse
 
 
 class RNNSequence(Function):
@@ -127,7 +111,7 @@ class RNNSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=False):
         xp = get_array_module(x)
-        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
+        gx, x2d = _project_inputs(_in_processing_order(x, reverse), w_ih, (b_ih, b_hh))
         T, N, H = gx.shape
         h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
         h_all[0] = h0
@@ -141,14 +125,15 @@ class RNNSequence(Function):
             else:
                 xp.maximum(h, 0, out=h)
         _save_common(ctx, _ARGS_RNN, x2d, h_all, w_ih, w_hh, reverse)
-        ctx.h_all, ctx.nonlinearity = h_all, nonlinearity
-        return _time_major(h_all[1:], reverse), h_all[T]
+        ctx.nonlinearity = nonlinearity
+        return _in_processing_order(h_all[1:], reverse), h_all[T]
 
     @staticmethod
     def backward(ctx, dout, dh_n):
         xp = get_array_module(dout)
-        dout = _time_major(dout, ctx.reverse)
-        h, w_hh = ctx.h_all[1:], ctx.w_hh
+        dout = _in_processing_order(dout, ctx.reverse)
+        _, h_all, _, w_hh = ctx.saved_tensors
+        h = h_all[1:]
         local = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).astype(h.dtype)
         dpre = xp.empty(dout.shape, dtype=dout.dtype)
         dh = dh_n
@@ -182,82 +167,80 @@ class LSTMSequence(Function):
     so dgates = [g_c * A_i, g_c * A_f, g_c * A_g, g_h * A_o] with local factors
     A_i = g i (1-i), A_f = c_{t-1} f (1-f), A_g = i (1-g^2), A_o = tanh(c_t) o (1-o), and
     g_c gains g_h * B with B = o (1 - tanh(c_t)^2): A and B are computed for all steps
-    before the loop.
-
-    In the forward, all four gates go through *one* sigmoid over the contiguous (N, 4H)
-    block of each step, g included, using tanh(u) = 2 sigmoid(2u) - 1: the g columns of
-    ``gx`` and of W_hh^T are doubled once before the loop and g = 2 s - 1 afterwards.
-    That is one vectorised nonlinearity per step instead of three on strided slices.
+    before the loop. The steps themselves are :func:`lstm_steps` and
+    :func:`lstm_steps_backward`; their fast paths (all gates through one sigmoid on the
+    CPU, one CUDA kernel on the GPU) are in ``fast/recurrent.py``.
     """
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
-        xp = get_array_module(x)
-        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih, b_hh))
-        T, N, G = gx.shape
-        ctx.fused = kernels.active(x) and lstm_kernels.supported(x, G // 4)
-        if ctx.fused:  # on the GPU: the whole recurrence in one kernel launch
-            acts, h_all, c_all, tanh_c = lstm_kernels.lstm_forward(gx, h0, c0, w_hh)
-            _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse)
-            ctx.acts, ctx.c_all, ctx.tanh_c = acts, c_all, tanh_c
-            return _time_major(h_all[1:], reverse), h_all[T], c_all[T]
-        H = G // 4
-        acts = xp.empty((T, N, G), dtype=gx.dtype)  # i, f, g, o after their nonlinearity
-        h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
-        c_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
-        tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
-        h_all[0], c_all[0] = h0, c0
-        w_hh_t = xp.ascontiguousarray(w_hh.T)
-        gx[:, :, 2 * H : 3 * H] *= 2  # g's pre-activation doubled: tanh(u) = 2 sigmoid(2u) - 1
-        w_hh_t[:, 2 * H : 3 * H] *= 2
-        for t in range(T):
-            a = acts[t]
-            xp.matmul(h_all[t], w_hh_t, out=a)
-            a += gx[t]
-            _sigmoid_(a, xp)
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            g *= 2
-            g -= 1
-            c = c_all[t + 1]
-            xp.multiply(f, c_all[t], out=c)
-            c += i * g
-            xp.tanh(c, out=tanh_c[t])
-            xp.multiply(o, tanh_c[t], out=h_all[t + 1])
-        _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse)
-        ctx.acts, ctx.c_all, ctx.tanh_c = acts, c_all, tanh_c
-        return _time_major(h_all[1:], reverse), h_all[T], c_all[T]
+        gx, x2d = _project_inputs(_in_processing_order(x, reverse), w_ih, (b_ih, b_hh))
+        ctx.fast = fast.recurrent.lstm(x, w_hh.shape[1])  # one sigmoid (CPU), CUDA kernel
+        steps = ctx.fast.forward if ctx.fast else lstm_steps
+        acts, h_all, c_all, tanh_c = steps(gx, h0, c0, w_hh)
+        _save_common(ctx, _ARGS_LSTM, x2d, h_all, w_ih, w_hh, reverse, acts, c_all, tanh_c)
+        T = gx.shape[0]
+        return _in_processing_order(h_all[1:], reverse), h_all[T], c_all[T]
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n):
-        xp = get_array_module(dout)
-        dout = _time_major(dout, ctx.reverse)
-        acts, c_all, tanh_c, w_hh = ctx.acts, ctx.c_all, ctx.tanh_c, ctx.w_hh
-        if ctx.fused:
-            dgates, dh, dc = lstm_kernels.lstm_backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh)
-            dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
-            return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
-        T, N, G = acts.shape
-        H = G // 4
-        i, f, g, o = (acts[:, :, k * H : (k + 1) * H] for k in range(4))  # each (T, N, H)
-        A = xp.empty((T, N, 4, H), dtype=acts.dtype)  # the local factors, all steps at once
-        A[:, :, 0] = g * i * (1 - i)
-        A[:, :, 1] = c_all[:-1] * f * (1 - f)
-        A[:, :, 2] = i * (1 - g * g)
-        A[:, :, 3] = tanh_c * o * (1 - o)
-        B = o * (1 - tanh_c * tanh_c)
-        dgates = xp.empty((T, N, 4, H), dtype=dout.dtype)
-        dh, dc = dh_n, dc_n
-        for t in range(T - 1, -1, -1):
-            d = dgates[t]
-            dh = dh + dout[t]
-            dc = dc + dh * B[t]
-            xp.multiply(dc[:, None, :], A[t, :, :3], out=d[:, :3])  # gates i, f, g
-            xp.multiply(dh, A[t, :, 3], out=d[:, 3])  # gate o
-            dh = d.reshape(N, G) @ w_hh
-            dc = dc * f[t]
-        dgates = dgates.reshape(T, N, G)
+        dout = _in_processing_order(dout, ctx.reverse)
+        _, _, _, w_hh, acts, c_all, tanh_c = ctx.saved_tensors
+        steps_back = ctx.fast.backward if ctx.fast and ctx.fast.backward else lstm_steps_backward
+        dgates, dh, dc = steps_back(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh)
         dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgates, dgates)
         return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None
+
+
+def lstm_steps(gx, h0, c0, w_hh):
+    """The LSTM recurrence, step by step: gx (T, N, 4H) (the input projections), h0, c0
+    (N, H), w_hh (4H, H) -> acts (T, N, 4H) (i, f, g, o after their nonlinearity),
+    h_all, c_all (T+1, N, H) (the initial states, then every step's), tanh_c (T, N, H)."""
+    xp = get_array_module(gx)
+    T, N, G = gx.shape
+    H = G // 4
+    acts = xp.empty((T, N, G), dtype=gx.dtype)
+    h_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+    c_all = xp.empty((T + 1, N, H), dtype=gx.dtype)
+    tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
+    h_all[0], c_all[0] = h0, c0
+    for t in range(T):
+        pre = gx[t] + h_all[t] @ w_hh.T  # (N, 4H): the four gates' pre-activations
+        i = sigmoid(pre[:, :H])
+        f = sigmoid(pre[:, H : 2 * H])
+        g = xp.tanh(pre[:, 2 * H : 3 * H])
+        o = sigmoid(pre[:, 3 * H :])
+        c_all[t + 1] = f * c_all[t] + i * g
+        tanh_c[t] = xp.tanh(c_all[t + 1])
+        h_all[t + 1] = o * tanh_c[t]
+        acts[t] = xp.concatenate([i, f, g, o], axis=1)
+    return acts, h_all, c_all, tanh_c
+
+
+def lstm_steps_backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh):
+    """Backpropagation through time for :func:`lstm_steps` (see ``LSTMSequence``):
+    -> dgates (T, N, 4H), dL/dh0, dL/dc0."""
+    xp = get_array_module(dout)
+    T, N, G = acts.shape
+    H = G // 4
+    i, f, g, o = (acts[:, :, k * H : (k + 1) * H] for k in range(4))  # each (T, N, H)
+    A = xp.empty((T, N, 4, H), dtype=acts.dtype)  # the local factors, all steps at once
+    A[:, :, 0] = g * i * (1 - i)
+    A[:, :, 1] = c_all[:-1] * f * (1 - f)
+    A[:, :, 2] = i * (1 - g * g)
+    A[:, :, 3] = tanh_c * o * (1 - o)
+    B = o * (1 - tanh_c * tanh_c)
+    dgates = xp.empty((T, N, 4, H), dtype=dout.dtype)
+    dh, dc = dh_n, dc_n
+    for t in range(T - 1, -1, -1):
+        d = dgates[t]
+        dh = dh + dout[t]
+        dc = dc + dh * B[t]
+        xp.multiply(dc[:, None, :], A[t, :, :3], out=d[:, :3])  # gates i, f, g
+        xp.multiply(dh, A[t, :, 3], out=d[:, 3])  # gate o
+        dh = d.reshape(N, G) @ w_hh
+        dc = dc * f[t]
+    return dgates.reshape(T, N, G), dh, dc
 
 
 class GRUSequence(Function):
@@ -286,7 +269,7 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
         xp = get_array_module(x)
-        gx, x2d = _project_inputs(_time_major(x, reverse), w_ih, (b_ih,))
+        gx, x2d = _project_inputs(_in_processing_order(x, reverse), w_ih, (b_ih,))
         T, N, G = gx.shape
         H = G // 3
         acts = xp.empty((T, N, G), dtype=gx.dtype)  # r, z, n after their nonlinearity
@@ -300,7 +283,7 @@ class GRUSequence(Function):
             if b_hh is not None:
                 gh += b_hh
             xp.add(gx[t, :, : 2 * H], gh[:, : 2 * H], out=a[:, : 2 * H])
-            _sigmoid_(a[:, : 2 * H], xp)
+            a[:, : 2 * H] = sigmoid(a[:, : 2 * H])
             r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
             hn_all[t] = gh[:, 2 * H :]
             xp.multiply(r, hn_all[t], out=n)
@@ -310,20 +293,19 @@ class GRUSequence(Function):
             xp.subtract(h_prev, n, out=h)
             h *= z
             h += n
-        _save_common(ctx, _ARGS_GRU, x2d, h_all, w_ih, w_hh, reverse)
-        ctx.acts, ctx.hn_all = acts, hn_all
-        return _time_major(h_all[1:], reverse), h_all[T]
+        _save_common(ctx, _ARGS_GRU, x2d, h_all, w_ih, w_hh, reverse, acts, hn_all)
+        return _in_processing_order(h_all[1:], reverse), h_all[T]
 
     @staticmethod
     def backward(ctx, dout, dh_n):
         xp = get_array_module(dout)
-        dout = _time_major(dout, ctx.reverse)
-        acts, hn_all, w_hh = ctx.acts, ctx.hn_all, ctx.w_hh
+        dout = _in_processing_order(dout, ctx.reverse)
+        _, h_all, _, w_hh, acts, hn_all = ctx.saved_tensors
         T, N, G = acts.shape
         H = G // 3
         r, z, n = (acts[:, :, k * H : (k + 1) * H] for k in range(3))  # each (T, N, H)
         A_n = (1 - z) * (1 - n * n)  # the local factors, all steps at once
-        A_z = (ctx.h_prev - n) * z * (1 - z)
+        A_z = (h_all[:-1] - n) * z * (1 - z)
         A_r = hn_all * r * (1 - r)
         dgh = xp.empty((T, N, G), dtype=dout.dtype)  # [d_r, d_z, d_n * r] per step
         dn = xp.empty((T, N, H), dtype=dout.dtype)

@@ -47,7 +47,7 @@ def _repeat_to(grad, shape):
     A big result is a read-only ``broadcast_to`` view, which costs no memory (gradients
     are never written in place). A small one is a new array: on the small tensors where
     per-op overhead matters, ``broadcast_to``'s Python wrapper costs more than the copy
-    (about 4 us against 1).
+    (``benchmarks/results/fast_paths.md``).
     """
     xp = get_array_module(grad)
     if math.prod(shape) >= _BIG:
@@ -90,8 +90,8 @@ class Mean(Function):
         return _repeat_to(grad, ctx.shape), None, None
 
 
-class MaxAll(Function):
-    """out = max (or min) over every element.
+class Extreme(Function):
+    """out = max (or, with ``largest=False``, min) over every element.
 
     The gradient is shared equally by every element equal to the result (PyTorch's rule).
     """
@@ -109,8 +109,9 @@ class MaxAll(Function):
         return grad * mask / mask.sum(), None
 
 
-class MaxDim(Function):
-    """values, indices = max (or min) along ``axis``; indices of the first extreme element.
+class ExtremeAlongDim(Function):
+    """values, indices = max (or, with ``largest=False``, min) along ``axis``; indices of
+    the first extreme element.
 
     The gradient of ``values`` goes entirely to the element at ``indices``.
     """
@@ -121,20 +122,22 @@ class MaxDim(Function):
         idx = xp.argmax(a, axis=axis) if largest else xp.argmin(a, axis=axis)
         idx = xp.expand_dims(idx, axis)
         values = xp.take_along_axis(a, idx, axis=axis)
-        ctx.shape, ctx.axis, ctx.idx = a.shape, axis, idx
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis = a.shape, axis
         if not keepdims:
             values, idx = values.squeeze(axis), idx.squeeze(axis)
         return values, idx.astype(xp.int64)
 
     @staticmethod
     def backward(ctx, grad, _grad_indices):
+        (idx,) = ctx.saved_tensors
         xp = get_array_module(grad)
         axis = ctx.axis
         positions = xp.arange(ctx.shape[axis]).reshape(
             [-1 if i == axis else 1 for i in range(len(ctx.shape))]
         )
-        grad = grad.reshape(ctx.idx.shape)
-        return xp.where(positions == ctx.idx, grad, 0).astype(grad.dtype), None, None, None
+        grad = grad.reshape(idx.shape)
+        return xp.where(positions == idx, grad, 0).astype(grad.dtype), None, None, None
 
 
 # ---------------------------------------------------------------------------
@@ -153,23 +156,16 @@ def mean(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def var(a: Tensor, dim=None, keepdim: bool = False, unbiased: bool = True) -> Tensor:
     """Variance, ``unbiased`` dividing by n - 1 (PyTorch's default) instead of n."""
     axes = _normalise_dims(dim, a.ndim)
-    n = a.data.size if axes is None else int(_prod(a.shape[d] for d in axes))
+    n = a.data.size if axes is None else math.prod(a.shape[d] for d in axes)
     centred = a - mean(a, dim, keepdim=True)
     return sum(centred * centred, dim, keepdim) / (n - 1 if unbiased else n)
 
 
-def _prod(values):
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
-
 def _extreme(a: Tensor, dim, keepdim: bool, largest: bool):
     if dim is None:
-        return MaxAll.apply(a, largest)
+        return Extreme.apply(a, largest)
     (axis,) = _normalise_dims(dim, a.ndim)
-    values, indices = MaxDim.apply(a, axis, keepdim, largest)
+    values, indices = ExtremeAlongDim.apply(a, axis, keepdim, largest)
     return MaxResult(values, indices)
 
 

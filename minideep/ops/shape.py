@@ -6,6 +6,8 @@ input's layout.
 
 from __future__ import annotations
 
+import itertools
+
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -65,7 +67,7 @@ class Cat(Function):
     @staticmethod
     def backward(ctx, grad):
         xp = get_array_module(grad)
-        bounds = list(_cumsum(ctx.sizes))[:-1]
+        bounds = list(itertools.accumulate(ctx.sizes))[:-1]
         return (None, *xp.split(grad, bounds, axis=ctx.axis))
 
 
@@ -83,13 +85,6 @@ class Stack(Function):
         xp = get_array_module(grad)
         n = grad.shape[ctx.axis]
         return (None, *(xp.take(grad, i, axis=ctx.axis) for i in range(n)))
-
-
-def _cumsum(values):
-    total = 0
-    for v in values:
-        total += v
-        yield total
 
 
 # ---------------------------------------------------------------------------

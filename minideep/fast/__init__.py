@@ -1,0 +1,24 @@
+"""Fast paths: faster ways to compute what the ops in ``minideep/ops`` compute.
+
+Every op in ``ops/`` is written as a textbook writes it: that is the *reference*. Where
+a benchmark showed that another way pays, the other way lives here (CPU) or in
+``minideep/kernels`` (CUDA), and the op delegates to it in one line when it applies.
+Which path runs depends on shapes, dtype and device only, never on whether gradients
+are being recorded, and every fast path is tested equal to its reference (to the bit
+where the arithmetic is the same, to rounding where the order of a sum changes).
+
+* ``conv``       - convolutions: im2col in chunks into pooled memory, the bias folded
+  into the product, col2im on the padded grid for stride 1; CUDA im2col/col2im;
+* ``pool``       - max pooling whose windows tile the input; the CUDA max pool;
+* ``activation`` - ReLU against a block of zeros, in chunks;
+* ``recurrent``  - the LSTM's gates through one sigmoid; the CUDA LSTM recurrence;
+* ``memory``     - what the CPU paths share: a caching allocator and cache-sized chunks.
+
+``with md.fast_paths(False):`` (or ``MINIDEEP_FAST_PATHS=0``) runs the reference
+everywhere. What each path saves: ``benchmarks/results/fast_paths.md``.
+"""
+
+from . import activation, conv, pool, recurrent
+from .switch import enabled, fast_paths
+
+__all__ = ["activation", "conv", "enabled", "fast_paths", "pool", "recurrent"]

@@ -1,0 +1,120 @@
+"""Patch geometry: where the windows of a convolution or a pool fall.
+
+Shared by the reference ops (``ops/conv.py``, ``ops/pool.py``) and their fast paths
+(``fast/``, ``kernels/``), so that neither imports the other. Everything is written for
+any number of spatial dimensions: ``x`` is ``(N, C, *S)``, ``kernel``, ``stride``,
+``padding`` and ``dilation`` are tuples with one entry per spatial axis.
+
+* :func:`output_size` - how many window positions fit along one axis;
+* :func:`pad_spatial` / :func:`crop_index` - zero padding and the index that undoes it;
+* :func:`windows` - every window at once, as a strided *view* of the padded input;
+* :func:`window_slices` - the same windows one kernel offset at a time;
+* :func:`im2col` / :func:`col2im` - windows as the columns of a matrix, and back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from .backend import as_strided, get_array_module
+
+
+def ntuple(value, n: int, name: str) -> tuple:
+    """``3 -> (3, 3)``; a sequence must have ``n`` entries."""
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or {n} ints, got {value}")
+    return value
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Number of window positions along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def output_shape(spatial: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """:func:`output_size` along every axis; a clear error when the kernel does not fit."""
+    out = tuple(output_size(*a) for a in zip(spatial, kernel, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(
+            f"kernel {kernel} (dilation {dilation}) does not fit in input of spatial size "
+            f"{tuple(spatial)} padded by {padding}"
+        )
+    return out
+
+
+def pad_spatial(x, padding: tuple, value: float = 0.0):
+    """``x: (N, C, *S)`` with ``padding[i]`` entries of ``value`` on both sides of axis 2+i."""
+    if not any(padding):
+        return x
+    xp = get_array_module(x)
+    shape = x.shape[:2] + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[crop_index(x.shape[2:], padding)] = x
+    return out
+
+
+def crop_index(spatial: tuple, padding: tuple) -> tuple:
+    """The index that takes the unpadded interior out of a padded array."""
+    return (slice(None), slice(None)) + tuple(slice(p, p + s) for s, p in zip(spatial, padding))
+
+
+def windows(x_pad, kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
+    """A read-only strided view ``(N, C, *kernel, *out)`` of every window (no copy).
+
+    ``view[n, c, *kk, *p] = x_pad[n, c, *(p * stride + kk * dilation)]``: one step along
+    a kernel axis moves ``dilation`` elements, one step along an output axis ``stride``.
+    """
+    axis_strides = x_pad.strides[2:]
+    strides = (
+        x_pad.strides[:2]
+        + tuple(st * d for st, d in zip(axis_strides, dilation))
+        + tuple(st * s for st, s in zip(axis_strides, stride))
+    )
+    return as_strided(x_pad, x_pad.shape[:2] + kernel + out, strides)
+
+
+def window_slices(kernel: tuple, stride: tuple, dilation: tuple, out: tuple):
+    """Yield ``(offset, index)`` for every kernel offset, in row-major order:
+    ``x_pad[index]`` is the ``(N, C, *out)`` slab of the elements that offset sees in
+    all windows at once."""
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        index = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + s * (n - 1) + 1, s)
+            for o, s, d, n in zip(offset, stride, dilation, out)
+        )
+        yield offset, index
+
+
+def im2col(x, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """``x: (N, C, *S) -> cols: (N, C*K, L)`` and the output spatial shape ``out``.
+
+    ``K = prod(kernel)``, ``L = prod(out)``; column ``p`` of ``cols[n]`` is the window at
+    output position ``p``, flattened in ``(c, *kernel)`` order like a weight's last dims.
+    The reshape of the window view is the one copy.
+    """
+    out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
+    view = windows(pad_spatial(x, padding), kernel, stride, dilation, out)
+    cols = view.reshape(x.shape[0], x.shape[1] * math.prod(kernel), math.prod(out))
+    return cols, out
+
+
+def col2im(cols, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple):
+    """The adjoint of :func:`im2col`: ``cols: (N, C*K, L) -> (N, C, *S)``.
+
+    Each column is added back onto the input positions of its window; positions shared
+    by overlapping windows receive the sum. One strided add per kernel offset, so no
+    ``np.add.at``.
+    """
+    xp = get_array_module(cols)
+    n, c, *spatial = x_shape
+    out = output_shape(tuple(spatial), kernel, stride, padding, dilation)
+    cols = cols.reshape((n, c) + kernel + out)
+    padded = (n, c) + tuple(s + 2 * p for s, p in zip(spatial, padding))
+    dx = xp.zeros(padded, dtype=cols.dtype)
+    for offset, index in window_slices(kernel, stride, dilation, out):
+        dx[index] += cols[(slice(None), slice(None)) + offset]
+    return dx[crop_index(tuple(spatial), padding)]
