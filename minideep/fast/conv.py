@@ -12,8 +12,9 @@ The reference convolution is im2col, one matrix product and col2im. On the CPU,
 * for stride 1, the input gradient's col2im runs on the padded grid (:class:`PaddedGrid`),
   where each kernel offset adds one contiguous run instead of a strided slab.
 
-On the GPU, im2col and col2im of 2-d convolutions are CUDA kernels (:class:`CudaPatches`,
-``kernels/conv.py``). What each saves: ``benchmarks/results/fast_paths.md``.
+On the GPU, im2col and col2im of 2-d convolutions (and transposed convolutions) are
+CUDA kernels (:class:`CudaPatches`, ``kernels/conv.py``). What each saves:
+``benchmarks/results/fast_paths.md``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ def convolution(x):
 
 
 def patches(x, kernel: tuple):
-    """A faster im2col/col2im pair for ``x`` (same signatures as ``geometry``'s), or None."""
-    if not enabled() or x.dtype.kind != "f":
-        return None
-    if isinstance(x, np.ndarray):
-        return ChunkedPatches
-    if len(kernel) == 2 and kernels.active(x):
+    """A faster im2col/col2im pair for ``x`` (same signatures as ``geometry``'s), or None.
+
+    On the GPU only: on the CPU the chunked pair alone, without the folded bias, made
+    the transposed convolution slower, not faster (``benchmarks/results/fast_paths.md``).
+    """
+    if enabled() and x.dtype.kind == "f" and len(kernel) == 2 and kernels.active(x):
         return CudaPatches
     return None
 

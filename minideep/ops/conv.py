@@ -98,7 +98,7 @@ class TransposedConvolution(Function):
                 x.shape[2:], kernel, stride, padding, output_padding, dilation
             )
         )
-        patches = fast.conv.patches(x, kernel) or geometry  # chunks on the CPU, CUDA on the GPU
+        patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
         w2 = w.reshape(w.shape[0], -1)
         x3 = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C_in, L)
         y_shape = (x.shape[0], w.shape[1]) + out

@@ -1,0 +1,69 @@
+"""A/B: the four training steps of ``minideep bench`` in two source trees, interleaved.
+
+    python benchmarks/ab_steps.py OLD_TREE NEW_TREE [--rounds 5] [--fast-paths 0|1]
+
+Each round runs, for each workload, one fresh process per tree in alternating order, so
+slow drifts of the machine hit both trees alike; a process warms up, then reports the
+median of many timed steps. Prints the median over rounds of each tree's step time and
+the ratio new / old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, sys, time, statistics
+import minideep as md
+from minideep import bench
+name = sys.argv[1]
+step = bench._minideep_step(name, bench.DEFAULT_BATCH[name], "cpu")
+reps = {"tiny": 400, "mlp": 200, "lstm": 30, "cnn": 20}[name]
+for _ in range(3):
+    step()
+times = []
+for _ in range(reps):
+    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
+print(json.dumps(statistics.median(times)))
+"""
+
+
+def run(tree: str, name: str, fast: str | None) -> float:
+    env = dict(os.environ, PYTHONPATH=tree)
+    if fast is not None:
+        env["MINIDEEP_FAST_PATHS"] = fast
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, name], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fast-paths", default=None, help="MINIDEEP_FAST_PATHS for NEW")
+    parser.add_argument("--workloads", default="cnn,lstm,mlp,tiny")
+    args = parser.parse_args()
+    from minideep.bench import machine_info
+
+    print(json.dumps(machine_info()))
+    print(f"{'workload':8} {'old ms':>9} {'new ms':>9} {'new/old':>8}")
+    for name in args.workloads.split(","):
+        old, new = [], []
+        for r in range(args.rounds):
+            pair = [(args.old, old, None), (args.new, new, args.fast_paths)]
+            for tree, times, fast in pair if r % 2 == 0 else pair[::-1]:
+                times.append(run(tree, name, fast))
+        o, n = statistics.median(old) * 1e3, statistics.median(new) * 1e3
+        print(f"{name:8} {o:9.3f} {n:9.3f} {n / o:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
