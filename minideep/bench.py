@@ -1,6 +1,7 @@
 """Kernel and training-step benchmarks: minideep on NumPy and CuPy, beside PyTorch.
 
-``minideep bench`` and the scripts in ``benchmarks/`` call :func:`run_suite`. Every
+``minideep bench`` (``cli.py``) and the scripts in ``benchmarks/`` call
+:func:`workload_rows`, :func:`kernel_rows` and :func:`memory_rows`. Every
 figure is the median of several timed repeats after warm-up calls. CPU work is timed with
 the host clock; GPU work with CUDA events recorded on the stream around the work (a host
 clock around an asynchronous launch would time the launch, not the kernel).

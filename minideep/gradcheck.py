@@ -87,12 +87,12 @@ def compare_gradients(fn, inputs, eps: float = 1e-6, seed: int = 0):
             )
 
     rng = np.random.default_rng(seed)
-    outputs = [o for o in _as_tuple(fn(*inputs)) if o.requires_grad]
+    outputs = [o for o in as_tuple(fn(*inputs)) if o.requires_grad]
     upstream = [o.xp.asarray(rng.standard_normal(o.shape)) for o in outputs]
 
     def objective() -> float:
         with no_grad():
-            outs = [o for o in _as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
+            outs = [o for o in as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
         return float(sum(float((o.data * u).sum()) for o, u in zip(outs, upstream)))
 
     saved_grads = [inputs[i].grad for i in checked]
@@ -116,7 +116,7 @@ def compare_gradients(fn, inputs, eps: float = 1e-6, seed: int = 0):
     ]
 
 
-def _as_tuple(out):
+def as_tuple(out):
     return out if isinstance(out, (tuple, list)) else (out,)
 
 

@@ -367,5 +367,11 @@ def _compare(ufunc_name: str, a: Tensor, b):
     return Tensor(getattr(a.xp, ufunc_name)(a.data, b))
 
 
+# Why these imports come last: Tensor's operators and methods call the ops, and the ops
+# (through autograd.Function) make Tensors, so tensor.py, autograd.py and ops/ need one
+# another. Importing them once Tensor exists lets any of them be imported first. The
+# other way out, attaching the operators to Tensor from ops/ as DeZero's setup_variable
+# does, would take Tensor's interface out of this file, which is where a learner looks
+# for it; so the circle stays, closed here and at the end of autograd.py.
 from . import autograd as _autograd  # noqa: E402
-from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they are imported last)
+from . import ops as _ops  # noqa: E402

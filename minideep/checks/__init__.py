@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..gradcheck import GradcheckError, compare_gradients, first_failure
+from ..gradcheck import GradcheckError, as_tuple, compare_gradients, first_failure
 from ..tensor import Tensor
 
 
@@ -25,7 +25,7 @@ class Spec:
     """How to draw one input: a shape and a distribution, and whether it is checked."""
 
     shape: tuple
-    kind: str = "normal"  # "normal", "uniform", "positive", "int", "index", "bool"
+    kind: str = "normal"  # "normal", "uniform", "positive", "int" or "bool"
     low: float = 0.0
     high: float = 1.0
     grad: bool = True
@@ -106,10 +106,6 @@ def run_case(case: Case, seed: int = 0, device: str = "cpu") -> float:
     return max(float(np.abs(a - n).max(initial=0.0)) for _, a, n in pairs)
 
 
-def _as_tuple(out):
-    return out if isinstance(out, (tuple, list)) else (out,)
-
-
 def all_cases() -> list[Case]:
     """Every case of every family module in this package."""
     cases = []
@@ -121,7 +117,7 @@ def all_cases() -> list[Case]:
 
 def functions_used(case: Case) -> set[type]:
     """The Function classes in the graph that ``case`` builds."""
-    out = _as_tuple(case.fn(*case.inputs()))
+    out = as_tuple(case.fn(*case.inputs()))
     seen, stack, found = set(), [o._ctx for o in out if o._ctx is not None], set()
     while stack:
         node = stack.pop()
