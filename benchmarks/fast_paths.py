@@ -37,15 +37,12 @@ def _op_cases():
     lstm = md.nn.LSTM(256, 128)
     return [
         (
-            "conv2d 3->16 k3 p1, 64x64 (first layer: dW, db)",
+            "conv2d 3->16 k3 p1, 64x64 (dW, db)",
             lambda: F.conv2d(x1, w1, b1, padding=1),
         ),
         ("conv2d 16->32 k3 p1, 32x32 (dx, dW, db)", lambda: F.conv2d(x2, w2, b2, padding=1)),
         ("conv2d 16->32 k3 s2 p1, 32x32", lambda: F.conv2d(x2, w2, b2, stride=2, padding=1)),
-        (
-            "conv_transpose2d 16->8 k4 s2 p1, 32x32",
-            lambda: F.conv_transpose2d(x3, wt, stride=2, padding=1),
-        ),
+        ("conv2d 16->8 k4 s2 p1, 32x32", lambda: F.conv2d(x3, wt, stride=2, padding=1)),
         ("max_pool2d 2, (32, 16, 64, 64)", lambda: F.max_pool2d(a, 2)),
         ("relu (32, 16, 64, 64)", lambda: F.relu(a)),
         ("LSTM 256->128, 16 steps", lambda: lstm(seq)[0]),
