@@ -10,7 +10,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, manual_seed
 from .creation import arange, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
 from .fast import fast_paths
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (
     abs,
     argmax,
@@ -20,6 +20,7 @@ from .ops import (
     exp,
     flatten,
     log,
+    log1p,
     log_softmax,
     matmul,
     max,

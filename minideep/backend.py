@@ -36,8 +36,18 @@ def cuda_is_available() -> bool:
 
 
 def get_array_module(array):
-    """Return ``numpy`` or ``cupy``: whichever module owns ``array``."""
-    if isinstance(array, np.ndarray) or _cupy is None or _cupy is False:
+    """Return ``numpy`` or ``cupy``: whichever module owns ``array``.
+
+    Given a Tensor (as a backward building the graph of a gradient is, see
+    ``minideep/autograd``), the module of the same names on Tensors, ``minideep.ops.xp``.
+    """
+    if isinstance(array, np.ndarray):
+        return np
+    if hasattr(array, "requires_grad"):
+        from .ops import xp
+
+        return xp
+    if _cupy is None or _cupy is False:
         return np
     return _cupy.get_array_module(array)
 

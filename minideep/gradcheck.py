@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import backward, no_grad
+from .autograd import backward, enable_grad, grad, no_grad
 from .backend import as_numpy
 from .tensor import Tensor
 
@@ -51,6 +51,61 @@ def gradcheck(
     return False
 
 
+def gradgradcheck(
+    fn,
+    inputs,
+    grad_outputs=None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: :func:`gradcheck` of the first gradient.
+
+    As ``torch.autograd.gradgradcheck``: with upstream gradients ``u`` (random float64
+    unless ``grad_outputs`` is given), the function ``(inputs, u) -> d(sum fn(inputs) *
+    u)/d inputs`` is computed with ``create_graph=True`` and its own gradient, with
+    respect to the inputs and to ``u``, is compared with finite differences.
+    """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    failure = first_failure(*_second_order_pairs(fn, inputs, grad_outputs, eps, seed), atol, rtol)
+    if failure is None:
+        return True
+    if raise_exception:
+        raise GradcheckError(failure)
+    return False
+
+
+def _second_order_pairs(fn, inputs, grad_outputs, eps, seed):
+    """``(pairs, inputs)`` for the gradcheck of the first gradient of ``fn``."""
+    n = len(inputs)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        outs = [o for o in as_tuple(fn(*inputs)) if o.requires_grad]
+        grad_outputs = [
+            Tensor(o.xp.asarray(rng.standard_normal(o.shape)), requires_grad=True) for o in outs
+        ]
+    grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+
+    def first_gradient(*args):
+        xs, us = args[:n], args[n:]
+        outs = [o for o in as_tuple(fn(*xs)) if o.requires_grad]
+        grads = grad(
+            outs,
+            [xs[i] for i in checked],
+            us,
+            create_graph=True,
+            materialize_grads=True,
+            allow_unused=True,
+        )
+        return tuple(grads)
+
+    everything = (*inputs, *grad_outputs)
+    return compare_gradients(first_gradient, everything, eps, seed, record=True), everything
+
+
 def first_failure(pairs, inputs, atol: float, rtol: float) -> str | None:
     """The message for the first input whose gradients differ beyond tolerance, or None.
 
@@ -70,7 +125,7 @@ def first_failure(pairs, inputs, atol: float, rtol: float) -> str | None:
     return None
 
 
-def compare_gradients(fn, inputs, eps: float = 1e-6, seed: int = 0):
+def compare_gradients(fn, inputs, eps: float = 1e-6, seed: int = 0, record: bool = False):
     """``[(input index, analytical gradient, numerical gradient)]`` for each checked input.
 
     Both gradients are of ``L = sum(fn(*inputs) * u)`` with a random upstream ``u``.
@@ -87,13 +142,16 @@ def compare_gradients(fn, inputs, eps: float = 1e-6, seed: int = 0):
             )
 
     rng = np.random.default_rng(seed)
-    outputs = [o for o in as_tuple(fn(*inputs)) if o.requires_grad]
+    all_outputs = as_tuple(fn(*inputs))
+    used = [k for k, o in enumerate(all_outputs) if o.requires_grad]
+    outputs = [all_outputs[k] for k in used]
     upstream = [o.xp.asarray(rng.standard_normal(o.shape)) for o in outputs]
 
     def objective() -> float:
-        with no_grad():
-            outs = [o for o in as_tuple(fn(*inputs)) if o.dtype.kind == "f"]
-        return float(sum(float((o.data * u).sum()) for o, u in zip(outs, upstream)))
+        # (A function that itself differentiates, as gradgradcheck's does, needs its graph.)
+        with no_grad() if not record else enable_grad():
+            outs = as_tuple(fn(*inputs))
+        return float(sum(float((outs[k].data * u).sum()) for k, u in zip(used, upstream)))
 
     saved_grads = [inputs[i].grad for i in checked]
     for i in checked:

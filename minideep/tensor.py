@@ -6,6 +6,8 @@ A Tensor holds
 * ``requires_grad`` - whether gradients flow back to it;
 * ``grad`` - after ``backward()``, a Tensor with dLoss/dself (leaves only, unless
   ``retain_grad()`` was called);
+* ``register_hook(fn)`` - ``fn(grad)`` sees (and may replace) the gradient that backward
+  computes for this tensor;
 * ``_ctx`` - the :class:`~minideep.autograd.Function` node that produced it (``None``
   for a leaf, a tensor made by the user).
 
@@ -55,7 +57,7 @@ class Tensor:
         "requires_grad",
         "_ctx",
         "_out_index",
-        "_retain_grad",
+        "_hooks",
         "__weakref__",
     )
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__ instead of numpy's add
@@ -78,7 +80,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self.grad = None
         self._ctx = None
-        self._retain_grad = False
+        self._hooks = None  # gradient hooks of a leaf (a non-leaf's live on its node)
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -180,13 +182,43 @@ class Tensor:
         return _ops.cast(self, np.dtype(np.int64))
 
     # ----------------------------------------------------------------- autograd
-    def backward(self, gradient=None) -> None:
-        """Accumulate dself/dleaf into ``.grad`` of every leaf that requires grad."""
-        _autograd.backward(self, gradient)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate dself/dleaf into ``.grad`` of every leaf that requires grad.
+
+        ``create_graph=True`` makes those gradients Tensors of a graph themselves (to
+        differentiate again); ``retain_graph`` (default ``create_graph``) keeps the saved
+        arrays for another backward; ``inputs`` limits which tensors accumulate.
+        """
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient whenever backward computes it;
+        a Tensor it returns replaces the gradient. Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._ctx is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            node = self._ctx
+            if node.output_hooks is None:
+                node.output_hooks = {}
+            hooks = node.output_hooks.setdefault(self._out_index, [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (for inspection)."""
-        self._retain_grad = True
+        if self._ctx is None or self.retains_grad:
+            return
+        self.register_hook(_Retain(self))
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether ``retain_grad()`` was called on this non-leaf tensor."""
+        hooks = self._ctx.output_hooks if self._ctx is not None else None
+        return bool(hooks) and any(isinstance(h, _Retain) for h in hooks.get(self._out_index, ()))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
@@ -280,11 +312,17 @@ class Tensor:
         return int(self.item())
 
     # ----------------------------------------------------------------- methods
-    def sum(self, dim=None, keepdim: bool = False):
-        return _ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """(``axis``/``keepdims``: NumPy's names, accepted as PyTorch accepts them; they let
+        a backward formula written for arrays run on Tensors.)"""
+        if axis is not None:
+            dim = axis
+        return _ops.sum(self, dim, keepdim if keepdims is None else keepdims)
 
-    def mean(self, dim=None, keepdim: bool = False):
-        return _ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        if axis is not None:
+            dim = axis
+        return _ops.mean(self, dim, keepdim if keepdims is None else keepdims)
 
     def var(self, dim=None, keepdim: bool = False, unbiased: bool = True):
         return _ops.var(self, dim, keepdim, unbiased)
@@ -306,6 +344,9 @@ class Tensor:
 
     def log(self):
         return _ops.log(self)
+
+    def log1p(self):
+        return _ops.log1p(self)
 
     def sqrt(self):
         return _ops.sqrt(self)
@@ -352,6 +393,13 @@ class Tensor:
     def permute(self, *dims):
         return _ops.permute(self, *dims)
 
+    def swapaxes(self, axis0: int, axis1: int):
+        return _ops.transpose(self, axis0, axis1)
+
+    def astype(self, dtype):
+        """NumPy's name for ``to(dtype)``; backward formulas call it on arrays and Tensors."""
+        return _ops.cast(self, np.dtype(dtype))
+
     def unsqueeze(self, dim: int):
         return _ops.unsqueeze(self, dim)
 
@@ -360,6 +408,37 @@ class Tensor:
 
     def expand(self, *shape):
         return _ops.expand(self, *shape)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` takes the hook out again."""
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class _Retain:
+    """The hook ``retain_grad`` adds: it stores the final gradient in ``tensor.grad``."""
+
+    retains = True  # run after the user's hooks
+
+    def __init__(self, tensor: Tensor):
+        self.tensor = tensor
+
+    def __call__(self, grad: Tensor):
+        t = self.tensor
+        t.grad = grad if t.grad is None else t.grad + grad
+        return None
 
 
 def _compare(ufunc_name: str, a: Tensor, b):

@@ -106,6 +106,17 @@ def run_case(case: Case, seed: int = 0, device: str = "cpu") -> float:
     return max(float(np.abs(a - n).max(initial=0.0)) for _, a, n in pairs)
 
 
+def run_second_order(case: Case, seed: int = 0, device: str = "cpu") -> None:
+    """gradgradcheck one case (raising GradcheckError on a mismatch)."""
+    from ..gradcheck import _second_order_pairs
+
+    inputs = case.inputs(seed, device)
+    pairs, everything = _second_order_pairs(case.fn, inputs, None, case.eps, seed)
+    failure = first_failure(pairs, everything, case.atol, case.rtol)
+    if failure is not None:
+        raise GradcheckError(f"{case.name} (second order): {failure}")
+
+
 def all_cases() -> list[Case]:
     """Every case of every family module in this package."""
     cases = []

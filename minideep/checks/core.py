@@ -4,6 +4,7 @@ activations."""
 import numpy as np
 
 import minideep as md
+from minideep.ops.index import IntoZeros
 from minideep.ops.math import ToDevice
 
 from . import Case, constant, mask, positive, randn
@@ -25,6 +26,7 @@ CASES = [
     Case("matmul mat-vec", lambda a, b: a @ b, [randn(3, 4), randn(4)]),
     Case("exp", lambda a: a.exp(), [randn(3, 4)]),
     Case("log", lambda a: a.log(), [positive(3, 4)]),
+    Case("log1p", lambda a: md.log1p(a), [positive(3, 4)]),
     Case("sqrt", lambda a: a.sqrt(), [positive(3, 4)]),
     Case("abs", lambda a: a.abs(), [randn(3, 4)]),
     Case("clamp", lambda a: a.clamp(-0.5, 0.5), [randn(4, 4)]),
@@ -71,6 +73,11 @@ CASES = [
         [randn(3, 4)],
     ),
     Case("getitem mask", lambda a, m: a[m], [randn(3, 4), mask(3, 4)]),
+    Case(  # getitem's backward, a scatter into zeros (its own backward is getitem)
+        "into zeros, repeated rows",
+        lambda g: IntoZeros.apply(g, (5, 4), (np.array([0, 2, 2]),)),
+        [randn(3, 4)],
+    ),
     # activations
     Case("relu", lambda a: a.relu(), [randn(4, 5)]),
     Case("leaky_relu", lambda a: md.nn.functional.leaky_relu(a, 0.2), [randn(4, 5)]),

@@ -6,9 +6,15 @@ divide evenly."""
 import numpy as np
 
 import minideep as md
+from minideep import geometry
 from minideep.nn import functional as F
+from minideep.ops.conv import Col2Im, Im2Col
+from minideep.ops.pool import AvgSpread, MaxGather, MaxRoute
 
 from . import Case, Spec, constant, integers, randn, uniform
+
+_GEOMETRY = ((3, 3), (2, 1), (1, 1), (1, 1))  # kernel, stride, padding, dilation
+_POOL = ((3, 3), (2, 2), (1, 1), (1, 1))
 
 
 def _dropout(a):
@@ -208,5 +214,27 @@ CASES = [
             reduction="none",
         ),
         [uniform(0.05, 0.95, 2, 3), constant(2, 3)],
+    ),
+    # the adjoint pairs the backwards of conv and pooling are made of (for create_graph)
+    Case("im2col", lambda x: Im2Col.apply(x, geometry, *_GEOMETRY), [randn(2, 2, 5, 4)]),
+    Case(
+        "col2im",
+        lambda c: Col2Im.apply(c, geometry, (2, 2, 5, 4), *_GEOMETRY),
+        [randn(2, 18, 12)],
+    ),
+    Case(
+        "max route",
+        lambda g, a: MaxRoute.apply(g, a.data, (1, 2, 5, 6), *_POOL),
+        [randn(1, 2, 3, 3), integers(9, 1, 2, 3, 3)],
+    ),
+    Case(
+        "max gather",
+        lambda x, a: MaxGather.apply(x, a.data, (1, 2, 5, 6), *_POOL),
+        [randn(1, 2, 5, 6), integers(9, 1, 2, 3, 3)],
+    ),
+    Case(
+        "avg spread",
+        lambda g: AvgSpread.apply(g, 9, (1, 2, 5, 6), (3, 3), (2, 2), (1, 1), True),
+        [randn(1, 2, 3, 3)],
     ),
 ]

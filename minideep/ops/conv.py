@@ -44,7 +44,13 @@ class Convolution(Function):
     -> y: (N, C_out, *out).  With cols = im2col(x) and W2 = w.reshape(C_out, -1):
     y = W2 @ cols + b;  dW2 = sum_n dy[n] @ cols[n].T;  dx = col2im(W2.T @ dy);
     db = dy summed over the batch and every output position.
+
+    The backward is written with :class:`Im2Col` and :class:`Col2Im`, a pair of ops each
+    the other's adjoint, so with ``create_graph=True`` it builds the graph of the
+    gradient (rebuilding ``cols`` from x as a node of it) and is differentiable again.
     """
+
+    patches = geometry  # where im2col/col2im come from (CUDA kernels on the GPU)
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation):
@@ -65,16 +71,20 @@ class Convolution(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if ctx.fast:
+        if ctx.fast and not ctx.create_graph:
             return ctx.fast.backward(ctx, grad)
-        cols, w = ctx.saved_tensors
+        if ctx.create_graph:  # cols depends on x: rebuilt as a node of the new graph
+            x, w = ctx.inputs[:2]
+            cols = Im2Col.run(x, ctx.patches, *ctx.geometry)
+        else:
+            cols, w = ctx.saved_tensors
         w2 = w.reshape(w.shape[0], -1)
         dy = grad.reshape(grad.shape[0], grad.shape[1], -1)  # (N, C_out, L)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = ctx.patches.col2im(w2.T @ dy, ctx.x_shape, *ctx.geometry)
+            dx = Col2Im.run(w2.T @ dy, ctx.patches, ctx.x_shape, *ctx.geometry)
         if ctx.needs_input_grad[1]:
-            dw = (dy @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            dw = (dy @ cols.swapaxes(1, 2)).sum(axis=0).reshape(w.shape)
         if ctx.needs_input_grad[2]:
             db = dy.sum(axis=2).sum(axis=0)  # over positions, then the batch
         return dx, dw, db, None, None, None
@@ -112,17 +122,51 @@ class TransposedConvolution(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x3, w = ctx.saved_tensors
+        if ctx.create_graph:
+            x, w = ctx.inputs[:2]
+            x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        else:
+            x3, w = ctx.saved_tensors
         w2 = w.reshape(w.shape[0], -1)
-        cols, _ = ctx.patches.im2col(grad, *ctx.geometry)  # (N, C_out*K, L)
+        cols = Im2Col.run(grad, ctx.patches, *ctx.geometry)  # (N, C_out*K, L)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = (w2 @ cols).reshape(ctx.x_shape)
         if ctx.needs_input_grad[1]:
-            dw = (x3 @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            dw = (x3 @ cols.swapaxes(1, 2)).sum(axis=0).reshape(w.shape)
         if ctx.needs_input_grad[2]:
             db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
         return dx, dw, db, None, None, None, None
+
+
+class Im2Col(Function):
+    """cols = im2col(x) (N, C*K, L): every window of x as a column. It is linear, and
+    its adjoint is col2im: dL/dx = col2im(dL/dcols)."""
+
+    @staticmethod
+    def forward(ctx, x, patches, kernel, stride, padding, dilation):
+        ctx.x_shape, ctx.patches = x.shape, patches
+        ctx.geometry = (kernel, stride, padding, dilation)
+        return patches.im2col(x, kernel, stride, padding, dilation)[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx = Col2Im.run(grad, ctx.patches, ctx.x_shape, *ctx.geometry)
+        return dx, None, None, None, None, None
+
+
+class Col2Im(Function):
+    """x = col2im(cols): each column added back at its window. Linear; its adjoint is
+    im2col: dL/dcols = im2col(dL/dx)."""
+
+    @staticmethod
+    def forward(ctx, cols, patches, x_shape, kernel, stride, padding, dilation):
+        ctx.patches, ctx.geometry = patches, (kernel, stride, padding, dilation)
+        return patches.col2im(cols, x_shape, kernel, stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Im2Col.run(grad, ctx.patches, *ctx.geometry), None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------------

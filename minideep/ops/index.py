@@ -23,13 +23,27 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        xp = get_array_module(grad)
-        out = xp.zeros(ctx.shape, dtype=grad.dtype)
-        if _has_integer_array(ctx.index):
-            scatter_add(out, ctx.index, grad)
+        return IntoZeros.run(grad, ctx.shape, ctx.index), None
+
+
+class IntoZeros(Function):
+    """out = zeros of ``shape`` with ``g`` added at ``index``: GetItem's backward, and
+    its adjoint (so the backward of this op is GetItem again)."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        xp = get_array_module(g)
+        out = xp.zeros(shape, dtype=g.dtype)
+        if _has_integer_array(index):
+            scatter_add(out, index, g)
         else:
-            out[ctx.index] = grad
-        return out, None
+            out[index] = g
+        ctx.index = index
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return GetItem.run(grad, ctx.index), None, None
 
 
 def _has_integer_array(index) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .activation import log_softmax
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -54,13 +55,15 @@ class MSELoss(Function):
     def forward(ctx, a, t, reduction):
         diff = a - t
         ctx.save_for_backward(diff)
-        ctx.reduction = reduction
+        ctx.reduction, ctx.size = reduction, diff.size
         return _reduce(diff * diff, reduction)
 
     @staticmethod
     def backward(ctx, grad):
         (diff,) = ctx.saved_tensors
-        g = 2 * diff * _upstream(grad, ctx.reduction, diff.size)
+        if ctx.create_graph:  # on the graph: the difference of the input Tensors
+            diff = ctx.inputs[0] - ctx.inputs[1]
+        g = 2 * diff * _upstream(grad, ctx.reduction, ctx.size)
         return g, (-g if ctx.needs_input_grad[1] else None), None
 
 
@@ -135,6 +138,21 @@ class CrossEntropy(Function):
         g = _upstream(grad, ctx.reduction, ctx.denominator)
         if g.ndim:  # reduction "none": one gradient per sample (and position)
             g = _class_axis(g)
+        if ctx.create_graph:  # log_p recomputed on the graph; q is a constant
+            log_p = log_softmax(ctx.inputs[0], 1)
+            if ctx.plain:
+                _, _, target = ctx.saved_tensors
+                q = _one_hot(get_array_module(target), target, log_p.shape[1], log_p.dtype)
+            else:
+                q = ctx.saved_tensors[1]
+            return (
+                (xp.exp(log_p) * q.sum(axis=1, keepdims=True) - q) * g,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
         if ctx.plain:  # softmax - onehot
             log_p, rows, target = ctx.saved_tensors
             dz = xp.exp(log_p)
@@ -166,9 +184,8 @@ class NLLLoss(Function):
     @staticmethod
     def backward(ctx, grad):
         safe, w_t = ctx.saved_tensors
-        xp = get_array_module(grad)
         g = _upstream(grad, ctx.reduction, ctx.denominator) * w_t
-        one_hot = _one_hot(xp, safe, ctx.n_classes, grad.dtype)
+        one_hot = _one_hot(get_array_module(safe), safe, ctx.n_classes, grad.dtype)
         return -one_hot * _class_axis(g), None, None, None, None
 
 
@@ -181,14 +198,10 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def forward(ctx, x, t, weight, pos_weight, reduction):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        softplus_neg = xp.maximum(-x, 0) + xp.log1p(e)
-        coef = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
+        coef, softplus_neg, sigmoid_neg = _logit_terms(x, t, pos_weight)
         l = (1 - t) * x + coef * softplus_neg
         if weight is not None:
             l = l * weight
-        sigmoid_neg = xp.where(x >= 0, e, 1) / (1 + e)
         ctx.save_for_backward(x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg)
         ctx.reduction, ctx.shape = reduction, l.shape
         return _reduce(l, reduction)
@@ -196,6 +209,8 @@ class BCEWithLogits(Function):
     @staticmethod
     def backward(ctx, grad):
         x, t, weight, pos_weight, coef, softplus_neg, sigmoid_neg = ctx.saved_tensors
+        if ctx.create_graph:  # the terms recomputed from the input Tensors, on the graph
+            coef, softplus_neg, sigmoid_neg = _logit_terms(x, t, pos_weight)
         g = _upstream(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             g = g * weight
@@ -207,6 +222,23 @@ class BCEWithLogits(Function):
         return dx, dt, None, None, None
 
 
+def _logit_terms(x, t, pos_weight):
+    """1 + (pw - 1) t, softplus(-x) and sigmoid(-x), each without overflow."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    softplus_neg = xp.maximum(-x, 0) + xp.log1p(e)
+    coef = 1 if pos_weight is None else 1 + (pos_weight - 1) * t
+    sigmoid_neg = xp.where(x >= 0, e, 1) / (1 + e)
+    return coef, softplus_neg, sigmoid_neg
+
+
+def _clamped_logs(p):
+    """log p and log(1 - p), each at least -100 (as PyTorch clamps them)."""
+    xp = get_array_module(p)
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(p), -100), xp.maximum(xp.log(1 - p), -100)
+
+
 class BCE(Function):
     """l = -w (t log p + (1 - t) log(1 - p)), each log clamped at -100 like PyTorch.
 
@@ -215,10 +247,7 @@ class BCE(Function):
 
     @staticmethod
     def forward(ctx, p, t, weight, reduction):
-        xp = get_array_module(p)
-        with np.errstate(divide="ignore"):
-            log_p = xp.maximum(xp.log(p), -100)
-            log_1mp = xp.maximum(xp.log(1 - p), -100)
+        log_p, log_1mp = _clamped_logs(p)
         l = -(t * log_p + (1 - t) * log_1mp)
         if weight is not None:
             l = l * weight
@@ -230,6 +259,8 @@ class BCE(Function):
     def backward(ctx, grad):
         xp = get_array_module(grad)
         p, t, weight, log_p, log_1mp = ctx.saved_tensors
+        if ctx.create_graph:
+            log_p, log_1mp = _clamped_logs(p)
         g = _upstream(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             g = g * weight

@@ -151,6 +151,20 @@ class Log(Function):
         return grad / a
 
 
+class Log1p(Function):
+    """out = log(1 + a), accurate for small a;  dout/da = 1 / (1 + a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).log1p(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a)
+
+
 class Sqrt(Function):
     """out = sqrt(a);  dout/da = 1 / (2 sqrt(a))."""
 
@@ -189,18 +203,17 @@ class Clamp(Function):
     @staticmethod
     def forward(ctx, a, low, high):
         xp = get_array_module(a)
-        ctx.save_for_backward(a)
-        ctx.low, ctx.high = low, high
+        inside = True  # where the gradient passes: low <= a <= high
+        if low is not None:
+            inside = a >= low
+        if high is not None:
+            inside = inside & (a <= high)
+        ctx.save_for_backward(inside)
         return xp.clip(a, low, high)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        inside = True
-        if ctx.low is not None:
-            inside = a >= ctx.low
-        if ctx.high is not None:
-            inside = inside & (a <= ctx.high)
+        (inside,) = ctx.saved_tensors
         return grad * inside, None, None
 
 
@@ -217,9 +230,8 @@ class Where(Function):
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
         xp = get_array_module(grad)
-        zero = xp.zeros((), dtype=grad.dtype)
-        ga = xp.where(cond, grad, zero) if ctx.needs_input_grad[1] else None
-        gb = xp.where(cond, zero, grad) if ctx.needs_input_grad[2] else None
+        ga = xp.where(cond, grad, 0) if ctx.needs_input_grad[1] else None
+        gb = xp.where(cond, 0, grad) if ctx.needs_input_grad[2] else None
         return None, ga, gb
 
 
@@ -233,7 +245,7 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.astype(ctx.dtype), None
+        return Cast.run(grad, ctx.dtype), None
 
 
 class ToDevice(Function):
@@ -248,9 +260,7 @@ class ToDevice(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ..backend import to_device
-
-        return to_device(grad, ctx.device), None
+        return ToDevice.run(grad, ctx.device), None
 
 
 # ---------------------------------------------------------------------------
@@ -323,6 +333,10 @@ def exp(a: Tensor) -> Tensor:
 
 def log(a: Tensor) -> Tensor:
     return Log.apply(a)
+
+
+def log1p(a: Tensor) -> Tensor:
+    return Log1p.apply(a)
 
 
 def sqrt(a: Tensor) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -21,6 +23,9 @@ class BatchNorm(Function):
     ``running_mean``/``running_var`` (arrays) are updated in place in training:
     running = (1 - momentum) running + momentum * batch, with the unbiased batch
     variance (n / (n - 1) var), as PyTorch does.
+
+    With ``create_graph=True`` the backward recomputes xhat and invstd from the input
+    Tensor, so that they, too, are nodes of the gradient's graph.
     """
 
     @staticmethod
@@ -45,19 +50,27 @@ class BatchNorm(Function):
         y = xhat * weight.reshape(shape) if weight is not None else xhat.copy()
         if bias is not None:
             y += bias.reshape(shape)
-        ctx.save_for_backward(xhat, invstd, weight)
-        ctx.training, ctx.axes, ctx.shape = training, axes, shape
+        ctx.save_for_backward(xhat, invstd, weight, None if training else running_mean)
+        ctx.training, ctx.axes, ctx.shape, ctx.eps = training, axes, shape, eps
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, invstd, weight = ctx.saved_tensors
+        xhat, invstd, weight, running_mean = ctx.saved_tensors
         axes = ctx.axes
+        if ctx.create_graph:  # xhat and invstd depend on x: recompute them on the graph
+            x = ctx.inputs[0]
+            if ctx.training:
+                centred = x - x.mean(axis=axes, keepdims=True)
+                invstd = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
+            else:
+                centred = x - running_mean.reshape(ctx.shape)
+            xhat = centred * invstd
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dxhat = grad * weight.reshape(ctx.shape) if weight is not None else grad
             if ctx.training:
-                n = grad.size // grad.shape[1]
+                n = math.prod(grad.shape) // grad.shape[1]
                 sum_d = dxhat.sum(axis=axes, keepdims=True)
                 sum_dx = (dxhat * xhat).sum(axis=axes, keepdims=True)
                 dx = (invstd / n) * (n * dxhat - sum_d - xhat * sum_dx)

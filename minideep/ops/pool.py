@@ -47,37 +47,106 @@ class MaxPool(Function):
     def forward(ctx, x, kernel, stride, padding, dilation):
         out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
         ctx.x_shape, ctx.kernel, ctx.stride, ctx.padding, ctx.dilation = (
-            x.shape, kernel, stride, padding, dilation
+            x.shape,
+            kernel,
+            stride,
+            padding,
+            dilation,
         )
+        ctx.geometry = (kernel, stride, padding, dilation)
         ctx.fast = fast.pool.max_pool(x, kernel, stride, padding, dilation)  # fast/pool.py
         if ctx.fast:
             return ctx.fast.forward(ctx, x, kernel, stride, padding, dilation, out)
-        xp = get_array_module(x)
-        x_pad = pad_spatial(x, padding, -np.inf)
-        best = argbest = None
-        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
-            slab = x_pad[index]
-            if best is None:
-                best = slab.copy()
-                argbest = xp.zeros(best.shape, dtype=_index_dtype(math.prod(kernel)))
-                continue
-            better = slab > best  # strictly: an equal later value leaves the first maximum
-            xp.maximum(best, slab, out=best)
-            xp.copyto(argbest, k, where=better)
+        best, argbest = first_maxima(x, kernel, stride, padding, dilation, out)
         ctx.save_for_backward(argbest)
         return best
 
     @staticmethod
     def backward(ctx, grad):
-        if ctx.fast:
+        if ctx.fast and not ctx.create_graph:
             return ctx.fast.backward(ctx, grad), None, None, None, None
-        (argbest,) = ctx.saved_tensors
+        if ctx.fast:  # a graph after the fast forward: the reference's argbest
+            x = ctx.inputs[0].data
+            argbest = first_maxima(x, *ctx.geometry, grad.shape[2:])[1]
+        else:
+            (argbest,) = ctx.saved_tensors
+        dx = MaxRoute.run(grad, argbest, ctx.x_shape, *ctx.geometry)
+        return dx, None, None, None, None
+
+
+def first_maxima(x, kernel, stride, padding, dilation, out):
+    """(best, argbest): the maximum of each window and the offset k of its first maximum."""
+    xp = get_array_module(x)
+    x_pad = pad_spatial(x, padding, -np.inf)
+    best = argbest = None
+    for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, out)):
+        slab = x_pad[index]
+        if best is None:
+            best = slab.copy()
+            argbest = xp.zeros(best.shape, dtype=_index_dtype(math.prod(kernel)))
+            continue
+        better = slab > best  # strictly: an equal later value leaves the first maximum
+        xp.maximum(best, slab, out=best)
+        xp.copyto(argbest, k, where=better)
+    return best, argbest
+
+
+class MaxRoute(Function):
+    """dx = each window's gradient sent to its first maximum (MaxPool's backward).
+
+    Linear in the gradient, for fixed ``argbest``; its adjoint, :class:`MaxGather`,
+    reads each window's maximum position back, so the pair is differentiable again."""
+
+    @staticmethod
+    def forward(ctx, grad, argbest, x_shape, kernel, stride, padding, dilation):
         xp = get_array_module(grad)
-        dx = xp.zeros(ctx.x_shape[:2] + _padded(ctx.x_shape, ctx.padding), dtype=grad.dtype)
-        slices = window_slices(ctx.kernel, ctx.stride, ctx.dilation, grad.shape[2:])
-        for k, (_, index) in enumerate(slices):
+        ctx.save_for_backward(argbest)
+        ctx.x_shape, ctx.geometry = x_shape, (kernel, stride, padding, dilation)
+        dx = xp.zeros(x_shape[:2] + _padded(x_shape, padding), dtype=grad.dtype)
+        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, grad.shape[2:])):
             dx[index] += grad * (argbest == k)
-        return dx[crop_index(ctx.x_shape[2:], ctx.padding)], None, None, None, None
+        return dx[crop_index(x_shape[2:], padding)]
+
+    @staticmethod
+    def backward(ctx, g):
+        (argbest,) = ctx.saved_tensors
+        return (
+            MaxGather.run(g, argbest, ctx.x_shape, *ctx.geometry),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+class MaxGather(Function):
+    """y = x at each window's recorded maximum position (the adjoint of MaxRoute)."""
+
+    @staticmethod
+    def forward(ctx, x, argbest, x_shape, kernel, stride, padding, dilation):
+        ctx.save_for_backward(argbest)
+        ctx.x_shape, ctx.geometry = x_shape, (kernel, stride, padding, dilation)
+        x_pad = pad_spatial(x, padding)
+        y = None
+        for k, (_, index) in enumerate(window_slices(kernel, stride, dilation, argbest.shape[2:])):
+            part = x_pad[index] * (argbest == k)
+            y = part if y is None else y + part
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (argbest,) = ctx.saved_tensors
+        return (
+            MaxRoute.run(grad, argbest, ctx.x_shape, *ctx.geometry),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 class AvgPool(Function):
@@ -103,17 +172,33 @@ class AvgPool(Function):
         else:
             ones = pad_spatial(xp.ones((1, 1) + x.shape[2:], dtype=x.dtype), padding)
             divisor = sum(ones[index] for _, index in slices)
-        ctx.divisor, ctx.slices, ctx.x_shape, ctx.padding = divisor, slices, x.shape, padding
+        ctx.divisor, ctx.x_shape = divisor, x.shape
+        ctx.args = (kernel, stride, padding, count_include_pad)
         return total / divisor
 
     @staticmethod
     def backward(ctx, grad):
+        return AvgSpread.run(grad, ctx.divisor, ctx.x_shape, *ctx.args), None, None, None, None
+
+
+class AvgSpread(Function):
+    """dx_pad[window] += dy / divisor for every window: AvgPool's backward. Linear, and
+    its adjoint is AvgPool itself, so the pair is differentiable again."""
+
+    @staticmethod
+    def forward(ctx, grad, divisor, x_shape, kernel, stride, padding, count_include_pad):
         xp = get_array_module(grad)
-        share = grad / ctx.divisor
-        dx = xp.zeros(ctx.x_shape[:2] + _padded(ctx.x_shape, ctx.padding), dtype=grad.dtype)
-        for _, index in ctx.slices:
+        ctx.args = (kernel, stride, padding, count_include_pad)
+        share = grad / divisor
+        dx = xp.zeros(x_shape[:2] + _padded(x_shape, padding), dtype=grad.dtype)
+        dilation = (1,) * len(kernel)
+        for _, index in window_slices(kernel, stride, dilation, grad.shape[2:]):
             dx[index] += share
-        return dx[crop_index(ctx.x_shape[2:], ctx.padding)], None, None, None, None
+        return dx[crop_index(x_shape[2:], padding)]
+
+    @staticmethod
+    def backward(ctx, g):
+        return AvgPool.run(g, *ctx.args), None, None, None, None, None, None
 
 
 def _bin_matrix(xp, n_in: int, n_out: int, dtype):

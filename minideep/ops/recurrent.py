@@ -32,6 +32,12 @@ Shapes: ``x (T, N, I)`` time-major, states ``(N, H)``, weights as in PyTorch:
 ``reverse=True`` runs the sequence from its last step to its first (the backward
 direction of a bidirectional layer); outputs stay in time order.
 
+Gradients of gradients (``create_graph=True``) take another road: the backward then
+differentiates the same recurrence written step by step in differentiable ops
+(:func:`rnn_unrolled`, :func:`lstm_unrolled`, :func:`gru_unrolled`, the recurrences as
+a textbook writes them), so the gradient is a graph of small ops that can be
+differentiated again. It is slower, and only taken when a graph is asked for.
+
 Truncated backpropagation through time needs nothing from these ops: pass the final
 state of one chunk, ``detach()``-ed, as the initial state of the next, and the graph
 (and so the gradient) stops at the chunk boundary.
@@ -40,9 +46,10 @@ state of one chunk, ``detach()``-ed, as the initial state of the next, and the g
 from __future__ import annotations
 
 from .. import fast
-from ..autograd import Function
+from ..autograd import Function, grad
 from ..backend import get_array_module
 from ..tensor import Tensor
+from . import activation, shape
 from .activation import stable_sigmoid as sigmoid
 
 
@@ -130,6 +137,8 @@ class RNNSequence(Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n):
+        if ctx.create_graph:
+            return _through_unrolled(ctx, (dout, dh_n), rnn_unrolled)
         xp = get_array_module(dout)
         dout = _in_processing_order(dout, ctx.reverse)
         _, h_all, _, w_hh = ctx.saved_tensors
@@ -184,6 +193,8 @@ class LSTMSequence(Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n):
+        if ctx.create_graph:
+            return _through_unrolled(ctx, (dout, dh_n, dc_n), lstm_unrolled)
         dout = _in_processing_order(dout, ctx.reverse)
         _, _, _, w_hh, acts, c_all, tanh_c = ctx.saved_tensors
         steps_back = ctx.fast.backward if ctx.fast and ctx.fast.backward else lstm_steps_backward
@@ -298,6 +309,8 @@ class GRUSequence(Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n):
+        if ctx.create_graph:
+            return _through_unrolled(ctx, (dout, dh_n), gru_unrolled)
         xp = get_array_module(dout)
         dout = _in_processing_order(dout, ctx.reverse)
         _, h_all, _, w_hh, acts, hn_all = ctx.saved_tensors
@@ -322,6 +335,89 @@ class GRUSequence(Function):
         dgx[:, :, 2 * H :] = dn
         dx, dw_ih, dw_hh, db_ih, db_hh = _input_and_weight_grads(ctx, dgx, dgh)
         return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None
+
+
+# ---------------------------------------------------------------------------
+# The same recurrences step by step in differentiable ops (Tensors in, Tensors out), for
+# gradients of gradients.
+
+
+def _steps(x, reverse: bool):
+    T = x.shape[0]
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _affine(v, w, b):
+    y = v @ w.T
+    return y if b is None else y + b
+
+
+def _in_time_order(outs, reverse: bool):
+    return shape.stack(outs[::-1] if reverse else outs, 0)
+
+
+def rnn_unrolled(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh", reverse=False):
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) -> (out, h_n)."""
+    act = activation.tanh if nonlinearity == "tanh" else activation.relu
+    h, outs = h0, []
+    for t in _steps(x, reverse):
+        h = act(_affine(x[t], w_ih, b_ih) + _affine(h, w_hh, b_hh))
+        outs.append(h)
+    return _in_time_order(outs, reverse), h
+
+
+def lstm_unrolled(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+    """The LSTM step of ``LSTMSequence``'s docstring -> (out, h_n, c_n)."""
+    H = h0.shape[-1]
+    h, c, outs = h0, c0, []
+    for t in _steps(x, reverse):
+        pre = _affine(x[t], w_ih, b_ih) + _affine(h, w_hh, b_hh)
+        i = activation.sigmoid(pre[:, :H])
+        f = activation.sigmoid(pre[:, H : 2 * H])
+        g = activation.tanh(pre[:, 2 * H : 3 * H])
+        o = activation.sigmoid(pre[:, 3 * H :])
+        c = f * c + i * g
+        h = o * activation.tanh(c)
+        outs.append(h)
+    return _in_time_order(outs, reverse), h, c
+
+
+def gru_unrolled(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+    """The GRU step of ``GRUSequence``'s docstring -> (out, h_n)."""
+    H = h0.shape[-1]
+    h, outs = h0, []
+    for t in _steps(x, reverse):
+        gi, gh = _affine(x[t], w_ih, b_ih), _affine(h, w_hh, b_hh)
+        r = activation.sigmoid(gi[:, :H] + gh[:, :H])
+        z = activation.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = activation.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        h = (1 - z) * n + z * h
+        outs.append(h)
+    return _in_time_order(outs, reverse), h
+
+
+def _through_unrolled(ctx, out_grads, unrolled):
+    """The input gradients of a recurrence node as a graph: differentiate ``unrolled``
+    (the same recurrence in small ops) at the node's inputs, with ``create_graph``."""
+    inputs = ctx.inputs
+    wanted = [
+        i
+        for i, (t, needed) in enumerate(zip(inputs, ctx.needs_input_grad))
+        if needed and isinstance(t, Tensor)
+    ]
+    outs = unrolled(*inputs)
+    pairs = [(o, g) for o, g in zip(outs, out_grads) if g is not None and o.requires_grad]
+    found = grad(
+        [o for o, _ in pairs],
+        [inputs[i] for i in wanted],
+        [g for _, g in pairs],
+        create_graph=True,
+        allow_unused=True,
+    )
+    result = [None] * len(inputs)
+    for i, g in zip(wanted, found):
+        result[i] = g
+    return tuple(result)
 
 
 _ARGS_RNN = ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")

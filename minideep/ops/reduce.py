@@ -50,7 +50,7 @@ def _repeat_to(grad, shape):
     (``benchmarks/results/fast_paths.md``).
     """
     xp = get_array_module(grad)
-    if math.prod(shape) >= _BIG:
+    if math.prod(shape) >= _BIG or isinstance(grad, Tensor):
         return xp.broadcast_to(grad, shape)
     out = xp.empty(shape, dtype=grad.dtype)
     out[...] = grad
@@ -131,13 +131,13 @@ class ExtremeAlongDim(Function):
     @staticmethod
     def backward(ctx, grad, _grad_indices):
         (idx,) = ctx.saved_tensors
-        xp = get_array_module(grad)
         axis = ctx.axis
-        positions = xp.arange(ctx.shape[axis]).reshape(
+        positions = get_array_module(idx).arange(ctx.shape[axis]).reshape(
             [-1 if i == axis else 1 for i in range(len(ctx.shape))]
         )
         grad = grad.reshape(idx.shape)
-        return xp.where(positions == idx, grad, 0).astype(grad.dtype), None, None, None
+        picked = get_array_module(grad).where(positions == idx, grad, 0)
+        return picked, None, None, None
 
 
 # ---------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class Permute(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return grad.transpose(inverse), None
+        return get_array_module(grad).transpose(grad, inverse), None
 
 
 class Expand(Function):
