@@ -4,6 +4,9 @@ A Module owns parameters (tensors that the optimiser updates), buffers (state th
 saved but not trained, such as batch-norm running statistics) and sub-modules. Assigning
 one of those as an attribute registers it, as in PyTorch, so ``named_parameters``,
 ``state_dict``, ``to`` and ``train``/``eval`` reach the whole tree.
+
+Hooks, as in PyTorch: ``register_forward_pre_hook``, ``register_forward_hook`` and
+``register_full_backward_hook`` (see ``hooks.py`` for how the last one sees gradients).
 """
 
 from __future__ import annotations
@@ -14,8 +17,17 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from .hooks import BackwardHook, RemovableHandle
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+_HOOK_DICTS = (
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_backward_hooks",
+)
 
 
 class Parameter(Tensor):
@@ -43,12 +55,102 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for name in _HOOK_DICTS:  # handle id -> hook (or flag), in registration order
+            object.__setattr__(self, name, OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------ hooks
+    def register_forward_pre_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; what it returns, unless
+        None, replaces ``args`` (a single value becomes a 1-tuple). With ``with_kwargs``
+        it is ``hook(module, args, kwargs)`` and returns None or ``(args, kwargs)``.
+        ``prepend`` runs it before the hooks already registered."""
+        handle = RemovableHandle(
+            self._forward_pre_hooks, extra_dict=self._forward_pre_hooks_with_kwargs
+        )
+        self._forward_pre_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; what it returns,
+        unless None, replaces ``output``. With ``with_kwargs`` it is
+        ``hook(module, args, kwargs, output)``."""
+        handle = RemovableHandle(self._forward_hooks, extra_dict=self._forward_hooks_with_kwargs)
+        self._forward_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to
+        the module's inputs are computed.
+
+        ``grad_input`` has one entry per positional argument of the call: the gradient
+        for a Tensor that requires grad, zeros for another Tensor, None for a non-Tensor;
+        ``grad_output`` one per output (a Tensor or the items of a tuple; None for an
+        entry that does not require grad). A tuple returned by the hook replaces
+        ``grad_input``. When no input requires grad the hook fires (with a warning) as
+        soon as ``grad_output`` is known, with ``grad_input`` all None, and must return
+        None; when no output requires grad, or under ``no_grad``, it does not fire.
+        """
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        """``__call__`` once a hook is registered: PyTorch's order of events."""
+        for hook_id, hook in tuple(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of "
+                            f"(new_args, new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+
+        backward_hook = None
+        if self._backward_hooks:
+            backward_hook = BackwardHook(self, list(self._backward_hooks.values()))
+            args = backward_hook.setup_input_hook(args)
+
+        output = self.forward(*args, **kwargs)
+
+        for hook_id, hook in tuple(self._forward_hooks.items()):
+            if hook_id in self._forward_hooks_with_kwargs:
+                result = hook(self, args, kwargs, output)
+            else:
+                result = hook(self, args, output)
+            if result is not None:
+                output = result
+
+        if backward_hook is not None:
+            output = backward_hook.setup_output_hook(output)
+        return output
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -94,30 +196,34 @@ class Module:
         object.__setattr__(self, name, module)
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = ""):
-        """Yield ``(name, module)`` for this module and every descendant, each once."""
-        seen = set()
-        stack = [(prefix, self)]
-        while stack:
-            name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen.add(id(module))
-            yield name, module
-            children = [
-                (f"{name}.{child_name}" if name else child_name, child)
-                for child_name, child in module._modules.items()
-                if child is not None
-            ]
-            stack.extend(reversed(children))
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ):
+        """Yield ``(name, module)`` for this module and then each child's tree, depth first
+        in registration order; a module reached twice is yielded once unless
+        ``remove_duplicate=False``. ``memo`` holds the modules already yielded."""
+        if memo is None:
+            memo = set()
+        if self in memo:
+            return
+        if remove_duplicate:
+            memo.add(self)
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                child_prefix = f"{prefix}.{name}" if prefix else name
+                yield from module.named_modules(memo, child_prefix, remove_duplicate)
 
-    def modules(self):
-        for _, module in self.named_modules():
+    def modules(self, remove_duplicate: bool = True):
+        for _, module in self.named_modules(remove_duplicate=remove_duplicate):
             yield module
 
     def named_children(self):
+        """Yield ``(name, child)`` for each direct sub-module, each once."""
+        seen = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and module not in seen:
+                seen.add(module)
                 yield name, module
 
     def children(self):
@@ -127,7 +233,7 @@ class Module:
     def named_parameters(self, prefix: str = "", recurse: bool = True):
         """Yield ``(dotted name, parameter)``, each parameter once."""
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, p in module._parameters.items():
                 if p is None or id(p) in seen:
@@ -140,7 +246,7 @@ class Module:
             yield p
 
     def named_buffers(self, prefix: str = ""):
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix=prefix):
             for name, b in module._buffers.items():
                 if b is not None:
                     yield (f"{module_name}.{name}" if module_name else name), b
@@ -227,8 +333,9 @@ class Module:
             p.grad = None
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` of every parameter (False freezes the module)."""
         for p in self.parameters():
-            p.requires_grad = requires_grad
+            p.requires_grad_(requires_grad)
         return self
 
     def _apply_to_arrays(self, fn) -> Module:
@@ -260,9 +367,11 @@ class Module:
         return self.to(np.float32)
 
     def apply(self, fn) -> Module:
-        """Call ``fn(module)`` on every sub-module and then on this one."""
-        for module in list(self.modules())[::-1]:
-            fn(module)
+        """Call ``fn`` on each child's tree (``child.apply(fn)``) and then on this module:
+        post-order, as PyTorch does."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------ printing
