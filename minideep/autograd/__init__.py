@@ -422,6 +422,8 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None, accumulate
                     _give(found, t, g, accumulate)
                 continue
             _add_gradient(grads, pending, t, g)
+            if graph:
+                _remember_output(t)
 
         # Every consumer of a node was created after it, so running the pending node with
         # the largest creation number runs it after all of its consumers: its gradient is
@@ -440,7 +442,14 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None, accumulate
                 needs = prune.get(node)
                 if needs is None:  # nothing wanted lies beyond this node
                     continue
-            in_grads = _node_backward(node, out_grads, needs, graph)
+            if graph or needs is not node.needs_input_grad:
+                in_grads = _node_backward(node, out_grads, needs, graph)
+            elif node.n_outputs == 1:  # the plain first-order walk, inline
+                in_grads = node.backward(node, out_grads[0])
+            else:
+                in_grads = node.backward(node, *_fill_missing(out_grads, node, False))
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
             if not retain_graph and node.saved_tensors:
                 node.saved_tensors = _FREED
             for t, needed, g in zip(node.inputs, needs, in_grads):
@@ -458,6 +467,8 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None, accumulate
                         _give(found, t, g, accumulate)
                     continue
                 _add_gradient(grads, pending, t, g)
+                if graph:
+                    _remember_output(t)
     finally:
         _GradMode.enabled = enabled_before
     return found
@@ -482,13 +493,13 @@ def _node_backward(node, out_grads, needs, graph: bool) -> tuple:
     finally:
         if original is not None:
             node.needs_input_grad = original
-    return in_grads if type(in_grads) is tuple else (in_grads,)
+    return in_grads
 
 
 def _backward_on_tensors(node, out_grads):
     """``node.backward`` with Tensors: what it saved, if an input or an output of the node,
     is given back as that Tensor of the graph (other saved arrays are constants)."""
-    out_grads = [g if isinstance(g, Tensor) else _wrap(g, None, 0) for g in out_grads]
+    out_grads = [g if g is None or isinstance(g, Tensor) else _wrap(g, None, 0) for g in out_grads]
     arrays = node.saved_tensors
     if arrays is _FREED:
         arrays._fail()
@@ -606,11 +617,12 @@ def _add_gradient(grads, pending, t: Tensor, g) -> None:
         heapq.heappush(pending, (-node.seq, node))
     k = t._out_index
     slots[k] = g if slots[k] is None else slots[k] + g
-    if _GradMode.enabled and node.n_outputs > 1:  # building a graph: remember the output
-        outputs = node.__dict__.setdefault("_output_tensors", {})
-        outputs[k] = t
-    elif _GradMode.enabled:
-        node._output_tensors = {0: t}
+
+
+def _remember_output(t: Tensor) -> None:
+    """Building a graph: keep the output Tensor on its node, so that a saved output is
+    given back to backward as that Tensor (see _backward_on_tensors)."""
+    t._ctx.__dict__.setdefault("_output_tensors", {})[t._out_index] = t
 
 
 def _run_output_hooks(node, out_grads) -> list:
