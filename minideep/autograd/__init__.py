@@ -719,3 +719,4 @@ def _fill_missing(out_grads, node, graph: bool) -> list:
 # so either module can be imported first.
 from .. import ops as _ops  # noqa: E402
 from ..tensor import Tensor  # noqa: E402
+from . import functional  # noqa: E402, F401  (md.autograd.functional)
