@@ -9,20 +9,33 @@
 3. One epoch (batch 32) over a ``VideoFolder`` of MovingShapes clips written to disk:
    the first epoch decodes every file, later ones read the in-memory cache;
    ``preload()`` decodes with one FFmpeg process per core.
+4. Decoding a 640x480 clip (10 s of FFmpeg's ``testsrc`` at 25 fps, 250 frames) as
+   H.264 MP4 and as MPEG-4 AVI (read through the AVI timeline: FFmpeg's ``fps`` filter),
+   whole, streamed, resampled (``fps=10``) and resized, against imageio.
+5. A training epoch (a small 3D CNN, batch 16) over MovingShapes clips decoded from
+   disk every epoch (``VideoFolder(cache=False)``), with ``num_workers`` 0, 1 and 2;
+   and the same epoch loading only.
 
-    python benchmarks/video.py
+    python benchmarks/video.py            # everything, written to results/video.md
+    python benchmarks/video.py --only 4 5  # some sections, printed only
 """
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import median_time, write_results
+from common import RESULTS, median_time
 
 import minideep as md
+import minideep.nn as nn
+import minideep.nn.functional as F
+from minideep.bench import format_table, save_results
 from minideep.data import DataLoader, MovingShapes, VideoFolder, iter_frames, read_video
+from minideep.data.video import _ffmpeg
 
 LONG_FRAMES = 600
 N_CLIPS = 240
@@ -98,16 +111,128 @@ def folder_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def _readers_640(path: Path) -> dict:
+    readers = {
+        "md.data.read_video": lambda: read_video(path),
+        "md.data.iter_frames": lambda: sum(1 for _ in iter_frames(path)),
+        "md.data.read_video(fps=10)": lambda: read_video(path, fps=10),
+        "md.data.read_video(size=(240, 320))": lambda: read_video(path, size=(240, 320)),
+    }
+    if path.suffix == ".mp4":
+        import imageio.v3 as iio3
+
+        readers["imageio.v3.imread (ffmpeg)"] = lambda: iio3.imread(
+            path, plugin="FFMPEG", index=None
+        )
+    return readers
+
+
+def decode_640_rows(folder: Path) -> list[dict]:
+    """Section 4: a 640x480 clip of 250 frames, MP4 and AVI (frames/s: decoded frames)."""
+    rows = []
+    src = ["-f", "lavfi", "-i", "testsrc=size=640x480:rate=25", "-t", "10"]
+    codecs = {
+        ".mp4": ["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+        ".avi": ["-c:v", "mpeg4", "-q:v", "3"],
+    }
+    for ext, codec in codecs.items():
+        path = folder / f"testsrc640{ext}"
+        cmd = [_ffmpeg(), "-y", "-loglevel", "error", *src, *codec, str(path)]
+        subprocess.run(cmd, check=True)
+        for method, fn in _readers_640(path).items():
+            seconds = median_time(fn, repeats=3, warmup=1)
+            rows.append(
+                {
+                    "task": f"decode 250 x 640x480 {ext[1:].upper()}",
+                    "method": method,
+                    "ms": seconds * 1e3,
+                    "frames/s": 250 / seconds,
+                }
+            )
+    return rows
+
+
+def _small_3d_cnn(n_classes: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv3d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv3d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(16, n_classes),
+    )
+
+
+def worker_rows(folder: Path, n_clips: int = 96, batch: int = 16) -> list[dict]:
+    """Section 5: epochs with 0, 1 and 2 DataLoader workers, training and loading only."""
+    root = folder / "worker_shapes"
+    MovingShapes(n_clips, frames=16, size=32, seed=0).to_folder(root)
+    dataset = VideoFolder(root, clip_len=16, layout="CTHW", cache=False)
+    task = f"epoch, {n_clips} clips 16x32x32 decoded from disk, batch {batch}"
+    rows = []
+    md.manual_seed(0)
+    model = _small_3d_cnn(len(dataset.classes))
+    opt = md.optim.SGD(model.parameters(), lr=0.01)
+
+    def epoch(workers: int, train: bool) -> float:
+        md.manual_seed(1)
+        start = time.perf_counter()
+        for x, y in DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers):
+            if train:
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return time.perf_counter() - start
+
+    epoch(0, False)  # warm the file cache
+    for train in (False, True):
+        for workers in (0, 1, 2):
+            seconds = epoch(workers, train)
+            what = "training (3D CNN)" if train else "loading only"
+            rows.append(
+                {
+                    "task": task,
+                    "method": f"{what}, num_workers={workers}",
+                    "ms": seconds * 1e3,
+                    "frames/s": n_clips * 16 / seconds,
+                }
+            )
+    return rows
+
+
+SECTIONS = {
+    "1-3": ("Video decoding and VideoFolder caching", lambda d: decode_rows(d) + folder_rows(d)),
+    "4": ("Decoding a 640x480 clip", decode_640_rows),
+    "5": ("A training epoch with DataLoader workers", worker_rows),
+}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", choices=["1-3", "4", "5"], help="sections to run")
+    args = parser.parse_args()
+    chosen = args.only or list(SECTIONS)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        rows = decode_rows(Path(tmp)) + folder_rows(Path(tmp))
+        for key in chosen:
+            title, run = SECTIONS[key]
+            results[title] = run(Path(tmp))
+            print(f"## {title}")
+            print(format_table(results[title]))
     notes = (
         "Both readers run the FFmpeg binary of imageio-ffmpeg and receive raw RGB frames "
         "through a pipe; the decoding itself is the same. The short-clip rows measure the "
         "fixed cost of one FFmpeg process per file, which is what caching decoded clips "
-        "in memory removes from every epoch after the first."
+        "in memory removes from every epoch after the first. The AVI rows read through its "
+        "timeline (FFmpeg's fps filter at the header's rate, which repeats the frame before "
+        "a null slot). Worker epochs: each worker is a forked process decoding its batches "
+        "(one FFmpeg process per clip) while the main process trains."
     )
-    write_results("video", rows, "Video decoding and VideoFolder caching", notes)
+    if args.only:
+        return
+    save_results("video", results, RESULTS, notes=notes)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ It speaks PyTorch's language: ``md.tensor``, ``y.backward()``, ``md.nn.Conv2d``,
 ``md.optim.Adam`` behave like their PyTorch namesakes.
 """
 
-from . import autograd, cuda, data, metrics, nn, optim, train, viz
+from . import autograd, cuda, data, distributed, metrics, nn, optim, train, vision, viz
 from . import backend as _backend
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module, manual_seed
@@ -15,33 +15,64 @@ from .ops import (
     abs,
     argmax,
     argmin,
+    argsort,
+    bmm,
     cat,
+    chunk,
     clamp,
+    cos,
+    cumsum,
+    einsum,
     exp,
     flatten,
+    flip,
+    gather,
+    index_select,
     log,
     log1p,
     log_softmax,
+    logsumexp,
+    masked_fill,
     matmul,
     max,
+    maximum,
     mean,
     min,
+    minimum,
     permute,
+    pow,
     relu,
     reshape,
+    roll,
+    scatter_add,
     sigmoid,
+    sin,
     softmax,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
+    std,
     sum,
     tanh,
+    topk,
     transpose,
+    tril,
+    triu,
+    unbind,
     unsqueeze,
     var,
     where,
 )
+from .ops.reduce import norm  # (minideep.ops.norm is the module of the norm layers)
 from .serialization import load, save
-from .tensor import Tensor, float32, float64, int64  # Tensor first: the ops build on it
+from .tensor import (  # Tensor first: the ops build on it
+    Tensor,
+    float32,
+    float64,
+    from_dlpack,
+    int64,
+)
 
 __version__ = "0.1.0"

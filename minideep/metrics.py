@@ -15,9 +15,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .detection_metrics import mean_average_precision  # detection: COCO mAP
 from .tensor import Tensor
 
-__all__ = ["accuracy", "confusion_matrix", "precision", "recall", "f1_score", "METRICS"]
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "precision",
+    "recall",
+    "f1_score",
+    "mean_average_precision",
+    "METRICS",
+]
 
 
 def _labels(y) -> np.ndarray:

@@ -324,8 +324,20 @@ class Tensor:
             dim = axis
         return _ops.mean(self, dim, keepdim if keepdims is None else keepdims)
 
-    def var(self, dim=None, keepdim: bool = False, unbiased: bool = True):
-        return _ops.var(self, dim, keepdim, unbiased)
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        return _ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        return _ops.reduce.norm(self, p, dim, keepdim)  # (ops.norm: the norm layers' module)
+
+    def logsumexp(self, dim, keepdim: bool = False):
+        return _ops.logsumexp(self, dim, keepdim)
+
+    def cumsum(self, dim: int):
+        return _ops.cumsum(self, dim)
 
     def max(self, dim=None, keepdim: bool = False):
         return _ops.max(self, dim, keepdim)
@@ -347,6 +359,18 @@ class Tensor:
 
     def log1p(self):
         return _ops.log1p(self)
+
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
 
     def sqrt(self):
         return _ops.sqrt(self)
@@ -409,6 +433,63 @@ class Tensor:
     def expand(self, *shape):
         return _ops.expand(self, *shape)
 
+    def repeat(self, *sizes):
+        return _ops.repeat(self, *sizes)
+
+    def flip(self, dims, *more):
+        """``flip(0, 2)``, ``flip((0, 2))`` or ``flip(dims=(0, 2))``, as PyTorch."""
+        return _ops.flip(self, (dims, *more) if more else dims)
+
+    def roll(self, shifts, dims=None):
+        return _ops.roll(self, shifts, dims)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return _ops.chunk(self, chunks, dim)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def unbind(self, dim: int = 0):
+        return _ops.unbind(self, dim)
+
+    def gather(self, dim: int, index):
+        return _ops.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index, src):
+        return _ops.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index):
+        return _ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        return _ops.masked_fill(self, mask, value)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def triu(self, diagonal: int = 0):
+        return _ops.triu(self, diagonal)
+
+    def tril(self, diagonal: int = 0):
+        return _ops.tril(self, diagonal)
+
+    def bmm(self, other):
+        return _ops.bmm(self, other)
+
+    # DLPack: zero-copy exchange with NumPy, CuPy and PyTorch (torch.from_dlpack(t),
+    # np.from_dlpack(t)); the array underneath exports itself.
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
 
 class RemovableHandle:
     """Returned by ``register_hook``: ``handle.remove()`` takes the hook out again."""
@@ -439,6 +520,25 @@ class _Retain:
         t = self.tensor
         t.grad = grad if t.grad is None else t.grad + grad
         return None
+
+
+def from_dlpack(x) -> Tensor:
+    """A Tensor sharing memory with ``x``: any object with ``__dlpack__`` (a PyTorch
+    tensor, a NumPy or CuPy array); on the GPU when ``x`` is (then through CuPy)."""
+    if isinstance(x, Tensor):
+        return x
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: {type(x).__name__} does not implement __dlpack__")
+    device_type = x.__dlpack_device__()[0]
+    if device_type == 1:  # kDLCPU
+        return Tensor(np.from_dlpack(x))
+    if device_type in (2, 3, 13):  # kDLCUDA, kDLCUDAHost, kDLCUDAManaged
+        backend.check_device("cuda")
+        return Tensor(backend.xp_for("cuda").from_dlpack(x))
+    raise ValueError(
+        f"from_dlpack: device type {device_type} of {type(x).__name__} is neither the CPU (1) "
+        f"nor CUDA (2)"
+    )
 
 
 def _compare(ufunc_name: str, a: Tensor, b):

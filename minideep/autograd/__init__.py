@@ -242,6 +242,8 @@ class Function:
 
         if type(out) is not tuple:
             ctx.n_outputs = 1
+            if requires_grad and isinstance(out, np.generic):
+                out = _own_scalar(ctx, out)
             return _wrap(out, ctx if requires_grad else None, 0)
         ctx.n_outputs = len(out)
         outputs = tuple(_wrap(o, ctx if requires_grad else None, i) for i, o in enumerate(out))
@@ -258,6 +260,17 @@ class Function:
             if isinstance(a, Tensor):
                 return cls.apply(*args, **kwargs)
         return cls.forward(cls(), *args, **kwargs)
+
+
+def _own_scalar(ctx, scalar):
+    """NumPy returns a 0-d result as a scalar; the output Tensor needs an array. If the op
+    saved that scalar (its output), save the array instead, so that a graph-building
+    backward recognises it as the output (by identity) rather than as a constant."""
+    array = np.asarray(scalar)
+    saved = ctx.saved_tensors
+    if saved:
+        ctx.saved_tensors = tuple(array if s is scalar else s for s in saved)
+    return array
 
 
 def _wrap(array, ctx, index: int) -> Tensor:

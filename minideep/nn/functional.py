@@ -2,40 +2,97 @@
 
 from __future__ import annotations
 
-from ..ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from ..ops.conv import conv2d, conv3d, conv_transpose2d
+from ..ops.activation import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from ..ops.attention import scaled_dot_product_attention
+from ..ops.conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
 from ..ops.dropout import dropout
+from ..ops.embedding import embedding, one_hot
 from ..ops.linear import linear
 from ..ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
     mse_loss,
     nll_loss,
+    pairwise_distance,
+    smooth_l1_loss,
+    triplet_margin_loss,
 )
-from ..ops.norm import batch_norm
+from ..ops.norm import batch_norm, cosine_similarity, group_norm, layer_norm, normalize
 from ..ops.pool import (
+    adaptive_avg_pool1d,
     adaptive_avg_pool2d,
     adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
     avg_pool2d,
     avg_pool3d,
     max_pool2d,
     max_pool3d,
 )
+from ..ops.sampling import (
+    affine_grid,
+    grid_sample,
+    interpolate,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "affine_grid",
     "avg_pool2d",
     "avg_pool3d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d",
     "conv2d",
     "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
+    "conv_transpose3d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
+    "elu",
+    "embedding",
+    "gelu",
+    "grid_sample",
+    "group_norm",
+    "huber_loss",
+    "interpolate",
+    "kl_div",
+    "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "log_softmax",
@@ -43,8 +100,19 @@ __all__ = [
     "max_pool3d",
     "mse_loss",
     "nll_loss",
+    "normalize",
+    "one_hot",
+    "pad",
+    "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "relu",
+    "scaled_dot_product_attention",
     "sigmoid",
+    "silu",
+    "smooth_l1_loss",
     "softmax",
+    "softplus",
     "tanh",
+    "triplet_margin_loss",
 ]

@@ -21,8 +21,12 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = [
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
     "AvgPool2d",
     "AvgPool3d",
     "BCELoss",
@@ -30,24 +34,41 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "Conv1d",
     "Conv2d",
     "Conv3d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
+    "ConvTranspose3d",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout2d",
+    "ELU",
+    "Embedding",
     "Flatten",
+    "GELU",
+    "GroupNorm",
     "Identity",
+    "L1Loss",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MSELoss",
     "MaxPool2d",
     "MaxPool3d",
+    "ModuleDict",
     "NLLLoss",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReLU",
+    "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
+    "Softplus",
     "Tanh",
+    "Upsample",
 ]
 
 
@@ -77,6 +98,9 @@ def _init_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
 
 class Identity(Module):
     """Returns its input unchanged (a placeholder layer)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x: Tensor) -> Tensor:
         return x
@@ -146,16 +170,29 @@ class _ConvNd(Module):
         device,
         dtype,
         output_padding=0,
+        groups=1,
     ):
         super().__init__()
         n = self._dims
-        self.in_channels, self.out_channels = in_channels, out_channels
+        if not isinstance(groups, int) or groups <= 0:
+            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        if in_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if out_channels % groups:
+            raise ValueError(
+                f"out_channels ({out_channels}) must be divisible by groups ({groups})"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = ntuple(kernel_size, n, "kernel_size")
         self.stride = ntuple(stride, n, "stride")
         self.padding = ntuple(padding, n, "padding")
         self.dilation = ntuple(dilation, n, "dilation")
         self.output_padding = ntuple(output_padding, n, "output_padding")
-        channels = (in_channels, out_channels) if self._transposed else (out_channels, in_channels)
+        channels = (  # PyTorch's layouts: (in, out/g, *k) transposed, (out, in/g, *k) else
+            (in_channels, out_channels // groups)
+            if self._transposed
+            else (out_channels, in_channels // groups)
+        )
         self.weight = _empty(channels + self.kernel_size, device, dtype)
         if bias:
             self.bias = _empty((out_channels,), device, dtype)
@@ -178,15 +215,57 @@ class _ConvNd(Module):
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * n:
             s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
         return s
 
 
+class Conv1d(_ConvNd):
+    """1-d convolution. x: (N, in_channels, L) -> (N, out_channels, L_out).
+
+    weight: (out_channels, in_channels/groups, k), bias: (out_channels,).
+    """
+
+    _dims = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            bias,
+            device,
+            dtype,
+            groups=groups,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+
 class Conv2d(_ConvNd):
     """2-d convolution. x: (N, in_channels, H, W) -> (N, out_channels, H_out, W_out).
 
-    weight: (out_channels, in_channels, kH, kW), bias: (out_channels,).
+    weight: (out_channels, in_channels/groups, kH, kW), bias: (out_channels,).
     """
 
     def __init__(
@@ -197,22 +276,34 @@ class Conv2d(_ConvNd):
         stride=1,
         padding=0,
         dilation=1,
+        groups: int = 1,
         bias: bool = True,
         device=None,
         dtype=None,
     ):
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, bias, device, dtype
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            bias,
+            device,
+            dtype,
+            groups=groups,
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.conv2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
 class Conv3d(_ConvNd):
     """3-d convolution over clips. x: (N, in_channels, T, H, W) -> (N, out_channels, T', H', W').
 
-    weight: (out_channels, in_channels, kT, kH, kW), bias: (out_channels,).
+    weight: (out_channels, in_channels/groups, kT, kH, kW), bias: (out_channels,).
     """
 
     _dims = 3
@@ -225,26 +316,31 @@ class Conv3d(_ConvNd):
         stride=1,
         padding=0,
         dilation=1,
+        groups: int = 1,
         bias: bool = True,
         device=None,
         dtype=None,
     ):
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, bias, device, dtype
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            bias,
+            device,
+            dtype,
+            groups=groups,
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.conv3d(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
-class ConvTranspose2d(_ConvNd):
-    """Transposed 2-d convolution (the gradient of Conv2d with respect to its input).
-
-    x: (N, in_channels, H, W) -> (N, out_channels, H_out, W_out),
-    H_out = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
-    weight: (in_channels, out_channels, kH, kW), bias: (out_channels,).
-    """
-
+class _ConvTransposeNd(_ConvNd):
     _transposed = True
 
     def __init__(
@@ -255,6 +351,7 @@ class ConvTranspose2d(_ConvNd):
         stride=1,
         padding=0,
         output_padding=0,
+        groups: int = 1,
         bias: bool = True,
         dilation=1,
         device=None,
@@ -271,12 +368,59 @@ class ConvTranspose2d(_ConvNd):
             device,
             dtype,
             output_padding,
+            groups,
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.dilation
+        return self._function(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.groups,
+            self.dilation,
         )
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-d convolution. x: (N, in_channels, L) -> (N, out_channels, L_out),
+    L_out = (L - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1.
+    weight: (in_channels, out_channels/groups, k), bias: (out_channels,).
+    """
+
+    _dims = 1
+
+    @staticmethod
+    def _function(*args):
+        return F.conv_transpose1d(*args)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-d convolution (the gradient of Conv2d with respect to its input).
+
+    x: (N, in_channels, H, W) -> (N, out_channels, H_out, W_out),
+    H_out = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1.
+    weight: (in_channels, out_channels/groups, kH, kW), bias: (out_channels,).
+    """
+
+    @staticmethod
+    def _function(*args):
+        return F.conv_transpose2d(*args)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-d convolution over clips. x: (N, in_channels, T, H, W)
+    -> (N, out_channels, T_out, H_out, W_out), each size as in ConvTranspose2d.
+    weight: (in_channels, out_channels/groups, kT, kH, kW), bias: (out_channels,).
+    """
+
+    _dims = 3
+
+    @staticmethod
+    def _function(*args):
+        return F.conv_transpose3d(*args)
 
 
 # ----------------------------------------------------------------------- pooling
@@ -358,6 +502,112 @@ class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
         return F.adaptive_avg_pool3d(x, self.output_size)
 
 
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """Average pooling to a fixed output size. x: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+
+class _AdaptiveMaxPoolNd(Module):
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output size. x: (N, C, L) -> (N, C, output_size)."""
+
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output size. x: (N, C, H, W) -> (N, C, *output_size)
+    (and the flat indices of the maxima with ``return_indices=True``)."""
+
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Max pooling to a fixed output size. x: (N, C, T, H, W) -> (N, C, *output_size)."""
+
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
+# ----------------------------------------------------------------------- resampling
+
+
+class Upsample(Module):
+    """Resizes (N, C, *S) to ``size`` or S * ``scale_factor`` with ``F.interpolate``
+    (``mode`` "nearest", "linear", "bilinear", "trilinear" or "area")."""
+
+    def __init__(
+        self,
+        size=None,
+        scale_factor=None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ):
+        super().__init__()
+        self.size = size
+        if isinstance(scale_factor, tuple):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(
+            x,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
+
+    def extra_repr(self) -> str:
+        if self.scale_factor is not None:
+            return f"scale_factor={self.scale_factor!r}, mode={self.mode!r}"
+        return f"size={self.size!r}, mode={self.mode!r}"
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r), r = ``upscale_factor``: channels to space."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), r = ``downscale_factor``: space to channels."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
+
 # ----------------------------------------------------------------------- activations
 
 
@@ -423,6 +673,55 @@ class LogSoftmax(Softmax):
         return F.log_softmax(x, self._dim(x))
 
 
+class GELU(Module):
+    """x Phi(x), Phi the standard normal CDF (``approximate="tanh"``: its tanh form)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x), elementwise (the swish)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, the identity where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """x for x > 0, else alpha (exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
 # ----------------------------------------------------------------------- regularisation
 
 
@@ -438,6 +737,33 @@ class Dropout(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace=False"
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels: each (n, c) feature map of x: (N, C, H, W) with probability
+    ``p`` in training (scaling the rest by 1/(1-p)). A 3-d input is taken as (N, C, L),
+    as PyTorch does today."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Dropout2d: expected a 3-d or 4-d input, got shape {tuple(x.shape)}")
+        from ..ops.dropout import Dropout as _DropoutOp
+
+        shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)  # one draw per channel
+        keep = backend.default_rng(x.device).random(shape, dtype=x.xp.float32) >= self.p
+        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
+        return _DropoutOp.apply(x, keep.astype(x.dtype) * x.dtype.type(scale))
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"
@@ -543,6 +869,82 @@ class BatchNorm3d(_BatchNorm):
     _input_dims = (5,)
 
 
+class LayerNorm(Module):
+    """Normalises each sample over its last dims ``normalized_shape``: x: (*, *shape).
+
+    weight (ones) and bias (zeros): normalized_shape; ``elementwise_affine=False`` drops
+    both, ``bias=False`` the bias.
+    """
+
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = init.ones_(_empty(self.normalized_shape, device, dtype))
+        else:
+            self.register_parameter("weight", None)
+        if elementwise_affine and bias:
+            self.bias = init.zeros_(_empty(self.normalized_shape, device, dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        affine = self.elementwise_affine
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={affine}"
+
+
+class GroupNorm(Module):
+    """Normalises x: (N, C, *) over groups of C / num_groups channels (and all positions),
+    per sample; weight (ones) and bias (zeros): (C,) unless ``affine=False``."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups, self.num_channels, self.eps, self.affine = (
+            num_groups,
+            num_channels,
+            eps,
+            affine,
+        )
+        if affine:
+            self.weight = init.ones_(_empty((num_channels,), device, dtype))
+            self.bias = init.zeros_(_empty((num_channels,), device, dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
 # ----------------------------------------------------------------------- losses
 
 
@@ -621,3 +1023,120 @@ class BCELoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error between input and target."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta`` (divided by 2 beta), absolute error above it."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+# ----------------------------------------------------------------------- embeddings
+
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors of ``embedding_dim``, looked up by index:
+    int64 (*) -> (*, embedding_dim).
+
+    weight: (num_embeddings, embedding_dim), initialised N(0, 1) with the row
+    ``padding_idx`` (if given) zero; that row receives no gradient.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(
+                    f"padding_idx {padding_idx} must be within num_embeddings = {num_embeddings}"
+                )
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
+        self.weight = _empty((num_embeddings, embedding_dim), device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+# ----------------------------------------------------------------------- containers
+
+
+class ModuleDict(Module):
+    """A dict of named modules whose parameters are registered (``name.param`` keys),
+    keeping the order of insertion."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        object.__delattr__(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]

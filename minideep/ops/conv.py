@@ -22,6 +22,11 @@ Backward is the same picture read the other way:
 A transposed convolution is the adjoint of a convolution: its forward is the input
 gradient of a convolution and its backward is a convolution's forward.
 
+With ``groups=g`` the channels split into ``g`` independent convolutions (``g = C_in``
+is a *depthwise* convolution): the rows of ``cols`` split the same way, so the layer is
+one *batched* product over the groups, ``(g, C_out/g, C_in/g*K) @ (N, g, C_in/g*K, L)``
+(:class:`GroupedConvolution`, :class:`GroupedTransposedConvolution`).
+
 Everything is written for any number of spatial dimensions, so ``conv2d`` (images) and
 ``conv3d`` (video clips ``(N, C, T, H, W)``) share the code, and so does pooling
 (``ops/pool.py``). The patch geometry (im2col, col2im, output sizes, padding) lives in
@@ -139,6 +144,106 @@ class TransposedConvolution(Function):
         return dx, dw, db, None, None, None, None
 
 
+class GroupedConvolution(Function):
+    """:class:`Convolution` with the channels in ``groups`` independent groups.
+
+    x: (N, C_in, *S), w: (C_out, C_in/g, *kernel), b: (C_out,) or None -> (N, C_out, *out).
+    Group j sees input channels [j C_in/g, (j+1) C_in/g) and makes output channels
+    [j C_out/g, (j+1) C_out/g). With cols = im2col(x) split as (N, g, C_in/g*K, L) and
+    Wg = w.reshape(g, C_out/g, C_in/g*K):  y = Wg @ cols + b (one product batched over
+    N and g);  dWg = sum_n dy[n] @ cols[n]^T;  dx = col2im(Wg^T @ dy).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        patches = fast.conv.patches(x, w.shape[2:]) or geometry  # GPU: CUDA im2col
+        kernel = w.shape[2:]
+        cols, out = patches.im2col(x, kernel, stride, padding, dilation)  # (N, C*K, L)
+        n, length = x.shape[0], cols.shape[2]
+        wg = w.reshape(groups, w.shape[0] // groups, -1)  # (g, C_out/g, C_in/g*K)
+        y = (wg @ cols.reshape(n, groups, -1, length)).reshape((n, w.shape[0]) + out)
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * len(out))
+        ctx.save_for_backward(cols, w)
+        ctx.x_shape, ctx.patches, ctx.groups = x.shape, patches, groups
+        ctx.geometry = (kernel, stride, padding, dilation)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.create_graph:  # cols depends on x: rebuilt as a node of the new graph
+            x, w = ctx.inputs[:2]
+            cols = Im2Col.run(x, ctx.patches, *ctx.geometry)
+        else:
+            cols, w = ctx.saved_tensors
+        g, n = ctx.groups, grad.shape[0]
+        wg = w.reshape(g, w.shape[0] // g, -1)
+        dy = grad.reshape(n, g, grad.shape[1] // g, -1)  # (N, g, C_out/g, L)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dcols = (wg.swapaxes(1, 2) @ dy).reshape(n, cols.shape[1], -1)
+            dx = Col2Im.run(dcols, ctx.patches, ctx.x_shape, *ctx.geometry)
+        if ctx.needs_input_grad[1]:
+            cols_g = cols.reshape(n, g, -1, cols.shape[2])
+            dw = (dy @ cols_g.swapaxes(2, 3)).sum(axis=0).reshape(w.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.reshape(n, grad.shape[1], -1).sum(axis=2).sum(axis=0)
+        return dx, dw, db, None, None, None, None
+
+
+class GroupedTransposedConvolution(Function):
+    """:class:`TransposedConvolution` with the channels in ``groups`` groups: the adjoint
+    of :class:`GroupedConvolution` with respect to its input.
+
+    x: (N, C_in, *S), w: (C_in, C_out/g, *kernel) -> y: (N, C_out, *out).
+    With Wg = w.reshape(g, C_in/g, C_out/g*K) and x split as (N, g, C_in/g, L):
+    y = col2im(Wg^T @ x) + b;  dx = Wg @ im2col(dy);  dWg = sum_n x[n] @ im2col(dy)[n]^T.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, dilation, groups):
+        kernel = w.shape[2:]
+        out = tuple(
+            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for n, k, s, p, op, d in zip(
+                x.shape[2:], kernel, stride, padding, output_padding, dilation
+            )
+        )
+        patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
+        n, c_out = x.shape[0], w.shape[1] * groups
+        wg = w.reshape(groups, w.shape[0] // groups, -1)  # (g, C_in/g, C_out/g*K)
+        xg = x.reshape(n, groups, x.shape[1] // groups, -1)  # (N, g, C_in/g, L)
+        cols = (wg.swapaxes(1, 2) @ xg).reshape(n, wg.shape[2] * groups, -1)
+        y = patches.col2im(cols, (n, c_out) + out, kernel, stride, padding, dilation)
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * len(out))
+        ctx.save_for_backward(xg, w)
+        ctx.x_shape, ctx.patches, ctx.groups = x.shape, patches, groups
+        ctx.geometry = (kernel, stride, padding, dilation)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = ctx.groups
+        if ctx.create_graph:
+            x, w = ctx.inputs[:2]
+            xg = x.reshape(x.shape[0], g, x.shape[1] // g, -1)
+        else:
+            xg, w = ctx.saved_tensors
+        n = grad.shape[0]
+        wg = w.reshape(g, w.shape[0] // g, -1)
+        cols = Im2Col.run(grad, ctx.patches, *ctx.geometry)  # (N, C_out*K, L)
+        cols_g = cols.reshape(n, g, -1, cols.shape[2])  # (N, g, C_out/g*K, L)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = (wg @ cols_g).reshape(ctx.x_shape)
+        if ctx.needs_input_grad[1]:
+            dw = (xg @ cols_g.swapaxes(2, 3)).sum(axis=0).reshape(w.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.reshape(n, grad.shape[1], -1).sum(axis=2).sum(axis=0)
+        return dx, dw, db, None, None, None, None, None
+
+
 class Im2Col(Function):
     """cols = im2col(x) (N, C*K, L): every window of x as a column. It is linear, and
     its adjoint is col2im: dL/dx = col2im(dL/dcols)."""
@@ -172,51 +277,129 @@ class Col2Im(Function):
 # ---------------------------------------------------------------------------
 
 
-def _check(name: str, x: Tensor, weight: Tensor, spatial: int, in_axis: int) -> None:
+def _check(name: str, x: Tensor, weight: Tensor, spatial: int, groups: int, transposed: bool):
+    """PyTorch's checks: ranks, ``groups`` dividing the channels, and the input's channels
+    matching the weight's (C_out, C_in/g, *k), or (C_in, C_out/g, *k) when transposed."""
     if x.ndim != spatial + 2 or weight.ndim != spatial + 2:
         raise ValueError(
             f"{name}: expected input and weight with {spatial + 2} dims, got input "
             f"{tuple(x.shape)} and weight {tuple(weight.shape)}"
         )
-    if x.shape[1] != weight.shape[in_axis]:
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+    if weight.shape[0] % groups:
+        raise ValueError(
+            f"{name}: weight {tuple(weight.shape)} has {weight.shape[0]} "
+            f"{'input' if transposed else 'output'} channels, not divisible by groups={groups}"
+        )
+    expected = weight.shape[0] if transposed else weight.shape[1] * groups
+    if x.shape[1] != expected:
+        grouped = f" x groups={groups}" if groups > 1 and not transposed else ""
         raise ValueError(
             f"{name}: input {tuple(x.shape)} has {x.shape[1]} channels but weight "
-            f"{tuple(weight.shape)} expects {weight.shape[in_axis]}"
+            f"{tuple(weight.shape)}{grouped} expects {expected}"
         )
 
 
-def _conv(name, x, weight, bias, stride, padding, dilation, spatial):
-    _check(name, x, weight, spatial, in_axis=1)
-    return Convolution.apply(
-        x,
-        weight,
-        bias,
+def _conv(name, x, weight, bias, stride, padding, dilation, groups, spatial):
+    _check(name, x, weight, spatial, groups, transposed=False)
+    args = (
         ntuple(stride, spatial, "stride"),
         ntuple(padding, spatial, "padding"),
         ntuple(dilation, spatial, "dilation"),
     )
+    if groups == 1:
+        return Convolution.apply(x, weight, bias, *args)
+    return GroupedConvolution.apply(x, weight, bias, *args, groups)
+
+
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
+    """1-d convolution over sequences (audio, a signal over time).
+
+    x: (N, C_in, L), weight: (C_out, C_in/groups, k) -> (N, C_out, L_out),
+    L_out = floor((L + 2p - d(k - 1) - 1) / s) + 1.
+    """
+    return _conv("conv1d", x, weight, bias, stride, padding, dilation, groups, 1)
 
 
 def conv2d(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
 ) -> Tensor:
     """2-d convolution (cross-correlation, as in PyTorch).
 
-    x: (N, C_in, H, W), weight: (C_out, C_in, kH, kW), bias: (C_out,)
+    x: (N, C_in, H, W), weight: (C_out, C_in/groups, kH, kW), bias: (C_out,)
     -> (N, C_out, H_out, W_out), H_out = floor((H + 2p - d(kH - 1) - 1) / s) + 1.
-    ``stride``, ``padding`` and ``dilation`` are ints or pairs.
+    ``stride``, ``padding`` and ``dilation`` are ints or pairs. ``groups`` splits the
+    channels into independent convolutions (``groups = C_in``: depthwise).
     """
-    return _conv("conv2d", x, weight, bias, stride, padding, dilation, 2)
+    return _conv("conv2d", x, weight, bias, stride, padding, dilation, groups, 2)
 
 
 def conv3d(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
 ) -> Tensor:
     """3-d convolution over video clips.
 
-    x: (N, C_in, T, H, W), weight: (C_out, C_in, kT, kH, kW) -> (N, C_out, T_out, H_out, W_out).
+    x: (N, C_in, T, H, W), weight: (C_out, C_in/groups, kT, kH, kW)
+    -> (N, C_out, T_out, H_out, W_out).
     """
-    return _conv("conv3d", x, weight, bias, stride, padding, dilation, 3)
+    return _conv("conv3d", x, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, groups, dilation, n):
+    _check(name, x, weight, n, groups, transposed=True)
+    stride = ntuple(stride, n, "stride")
+    dilation = ntuple(dilation, n, "dilation")
+    output_padding = ntuple(output_padding, n, "output_padding")
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{name}: output_padding {output_padding} must be smaller than either stride "
+            f"{stride} or dilation {dilation}"
+        )
+    args = (stride, ntuple(padding, n, "padding"), output_padding, dilation)
+    if groups == 1:
+        return TransposedConvolution.apply(x, weight, bias, *args)
+    return GroupedTransposedConvolution.apply(x, weight, bias, *args, groups)
+
+
+def conv_transpose1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """Transposed 1-d convolution: the gradient of ``conv1d`` with respect to its input.
+
+    x: (N, C_in, L), weight: (C_in, C_out/groups, k) -> (N, C_out, L_out),
+    L_out = (L - 1) s - 2p + d(k - 1) + output_padding + 1.
+    """
+    return _conv_transpose(
+        "conv_transpose1d", x, weight, bias, stride, padding, output_padding, groups, dilation, 1
+    )
 
 
 def conv_transpose2d(
@@ -226,22 +409,34 @@ def conv_transpose2d(
     stride=1,
     padding=0,
     output_padding=0,
+    groups: int = 1,
     dilation=1,
 ) -> Tensor:
     """Transposed 2-d convolution: the gradient of ``conv2d`` with respect to its input.
 
-    x: (N, C_in, H, W), weight: (C_in, C_out, kH, kW) -> (N, C_out, H_out, W_out),
+    x: (N, C_in, H, W), weight: (C_in, C_out/groups, kH, kW) -> (N, C_out, H_out, W_out),
     H_out = (H - 1) s - 2p + d(kH - 1) + output_padding + 1.
     """
-    _check("conv_transpose2d", x, weight, 2, in_axis=0)
-    stride = ntuple(stride, 2, "stride")
-    dilation = ntuple(dilation, 2, "dilation")
-    output_padding = ntuple(output_padding, 2, "output_padding")
-    if any(op >= s for op, s in zip(output_padding, stride)):
-        raise ValueError(
-            f"conv_transpose2d: output_padding {output_padding} must be smaller than "
-            f"stride {stride}"
-        )
-    return TransposedConvolution.apply(
-        x, weight, bias, stride, ntuple(padding, 2, "padding"), output_padding, dilation
+    return _conv_transpose(
+        "conv_transpose2d", x, weight, bias, stride, padding, output_padding, groups, dilation, 2
+    )
+
+
+def conv_transpose3d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """Transposed 3-d convolution over clips (a video decoder's upsampling).
+
+    x: (N, C_in, T, H, W), weight: (C_in, C_out/groups, kT, kH, kW)
+    -> (N, C_out, T_out, H_out, W_out), each size as in :func:`conv_transpose2d`.
+    """
+    return _conv_transpose(
+        "conv_transpose3d", x, weight, bias, stride, padding, output_padding, groups, dilation, 3
     )

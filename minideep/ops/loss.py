@@ -19,6 +19,8 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .activation import log_softmax
+from .math import where
+from .norm import vector_norm
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -269,6 +271,99 @@ class BCE(Function):
         return dp, dt, None, None
 
 
+class L1Loss(Function):
+    """l = |input - target|;  dl/dinput = sign(input - target) = -dl/dtarget (0 at a tie)."""
+
+    @staticmethod
+    def forward(ctx, a, t, reduction):
+        xp = get_array_module(a)
+        diff = a - t
+        ctx.save_for_backward(xp.sign(diff))
+        ctx.reduction, ctx.size = reduction, diff.size
+        return _reduce(xp.abs(diff), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (sign,) = ctx.saved_tensors
+        g = sign * _upstream(grad, ctx.reduction, ctx.size)
+        return g, (-g if ctx.needs_input_grad[1] else None), None
+
+
+class Huber(Function):
+    """l = d^2 / 2 where |d| < delta, else delta (|d| - delta / 2), d = input - target:
+    quadratic near 0, linear (with slope delta) beyond.
+
+    dl/dinput = clamp(d, -delta, delta) = -dl/dtarget.
+    """
+
+    @staticmethod
+    def forward(ctx, a, t, delta, reduction):
+        xp = get_array_module(a)
+        diff = a - t
+        size = xp.abs(diff)
+        quadratic = size < delta
+        ctx.save_for_backward(diff, quadratic)
+        ctx.delta, ctx.reduction, ctx.size = delta, reduction, diff.size
+        l = xp.where(quadratic, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+        return _reduce(l, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff, quadratic = ctx.saved_tensors
+        xp = get_array_module(grad)
+        if ctx.create_graph:  # on the graph: the difference of the input Tensors
+            diff = ctx.inputs[0] - ctx.inputs[1]
+        slope = xp.where(quadratic, diff, ctx.delta * xp.sign(diff))
+        g = slope * _upstream(grad, ctx.reduction, ctx.size)
+        return g, (-g if ctx.needs_input_grad[1] else None), None, None
+
+
+class KLDiv(Function):
+    """Kullback-Leibler divergence of the distribution ``target`` from exp(input), input
+    being log-probabilities:
+
+        l = t (log t - x)   (0 where t = 0),   or with ``log_target``: l = exp(t) (t - x).
+
+    dl/dx = -t (or -exp(t));  dl/dt = log t + 1 - x (or exp(t) (t - x + 1)).
+    "batchmean" divides the sum by the batch size (input.shape[0]): the true KL
+    divergence per sample; "mean" divides by the number of elements, as PyTorch does.
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, log_target, reduction):
+        ctx.save_for_backward(x, t)
+        ctx.log_target, ctx.reduction = log_target, reduction
+        ctx.denominator = x.shape[0] if reduction == "batchmean" else x.size
+        return _reduce(_kl_terms(x, t, log_target)[0], _plain(reduction), ctx.denominator)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t = ctx.saved_tensors
+        xp = get_array_module(grad)
+        g = _upstream(grad, _plain(ctx.reduction), ctx.denominator)
+        _, p, log_t = _kl_terms(x, t, ctx.log_target)
+        dx = -p * g
+        dt = None
+        if ctx.needs_input_grad[1]:
+            dt = (p * (t - x + 1) if ctx.log_target else xp.where(t > 0, log_t + 1 - x, 0.0)) * g
+        return dx, dt, None, None
+
+
+def _plain(reduction: str) -> str:
+    """The reduction "batchmean" sums like "mean", with its own denominator."""
+    return "mean" if reduction == "batchmean" else reduction
+
+
+def _kl_terms(x, t, log_target):
+    """The pointwise loss, the target probability p and log p (0 where p = 0)."""
+    xp = get_array_module(x)
+    if log_target:
+        p = xp.exp(t)
+        return p * (t - x), p, t
+    log_t = xp.log(xp.where(t > 0, t, 1.0))  # t log t = 0 at t = 0
+    return t * (log_t - x), t, log_t
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -368,3 +463,87 @@ def binary_cross_entropy(
     target = _as_target(target, input)
     _same_shape("binary_cross_entropy", input, target)
     return BCE.apply(input, target, _array(weight), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: reduce(|input - target|)."""
+    _check_reduction(reduction)
+    target = _as_target(target, input)
+    _same_shape("l1_loss", input, target)
+    return L1Loss.apply(input, target, reduction)
+
+
+def huber_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0
+) -> Tensor:
+    """reduce(d^2 / 2 if |d| < delta else delta (|d| - delta / 2)), d = input - target."""
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    target = _as_target(target, input)
+    _same_shape("huber_loss", input, target)
+    return Huber.apply(input, target, delta, reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
+) -> Tensor:
+    """reduce(d^2 / (2 beta) if |d| < beta else |d| - beta / 2): the Huber loss with
+    delta = beta, divided by beta (so its slope is 1 far out); the L1 loss at beta = 0."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, delta=beta) / beta
+
+
+def kl_div(
+    input: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False
+) -> Tensor:
+    """KL divergence sum(t (log t - input)) of the distribution ``target`` from the
+    log-probabilities ``input``; reduction "mean" (per element), "batchmean" (per
+    sample: the mathematical KL divergence), "sum" or "none"."""
+    if reduction not in REDUCTIONS + ("batchmean",):
+        raise ValueError(
+            f"reduction must be one of {REDUCTIONS + ('batchmean',)}, got {reduction!r}"
+        )
+    target = _as_target(target, input)
+    _same_shape("kl_div", input, target)
+    return KLDiv.apply(input, target, log_target, reduction)
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim (eps keeps the norm away from its kink)."""
+    return vector_norm(x1 - x2 + eps, p, dim=-1, keepdim=keepdim)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """reduce(max(d(a, p) - d(a, n) + margin, 0)), d the pairwise p-norm distance along the
+    last dim; ``swap`` uses min(d(a, n), d(p, n)) as the negative distance.
+    anchor, positive, negative: (N, D) or (D,)."""
+    _check_reduction(reduction)
+    if not anchor.shape == positive.shape == negative.shape:
+        raise ValueError(
+            f"triplet_margin_loss: anchor {tuple(anchor.shape)}, positive "
+            f"{tuple(positive.shape)} and negative {tuple(negative.shape)} must have one shape"
+        )
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_swap = pairwise_distance(positive, negative, p, eps)
+        d_neg = where(d_swap < d_neg, d_swap, d_neg)
+    loss = (d_pos - d_neg + margin).clamp(min=0)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()

@@ -1,4 +1,4 @@
-"""Elementwise arithmetic and matrix product.
+"""Elementwise arithmetic and matrix product (plus masking: where, masked_fill, triu/tril).
 
 Each op is a :class:`~minideep.autograd.Function`: ``forward`` computes on arrays,
 ``backward`` turns dL/dout into dL/dinput using the derivative in the docstring.
@@ -235,6 +235,74 @@ class Where(Function):
         return None, ga, gb
 
 
+class Maximum(Function):
+    """out = max(a, b) elementwise;  the gradient goes to the larger input, split 0.5/0.5
+    where a == b (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_array_module(a).maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _to_the_winner(grad, a, b, ctx.needs_input_grad, larger=True)
+
+
+class Minimum(Function):
+    """out = min(a, b) elementwise;  the gradient goes to the smaller input, split 0.5/0.5
+    where a == b (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_array_module(a).minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _to_the_winner(grad, a, b, ctx.needs_input_grad, larger=False)
+
+
+def _to_the_winner(grad, a, b, needs, larger: bool):
+    """The gradients (for a, for b) of max(a, b) (``larger``) or min(a, b): all of
+    ``grad`` to the input that was picked, half to each where a == b."""
+    xp = get_array_module(grad)
+    shared = xp.where(a == b, grad * 0.5, grad)
+    ga = xp.where((a < b) if larger else (a > b), 0, shared) if needs[0] else None
+    gb = xp.where((b < a) if larger else (b > a), 0, shared) if needs[1] else None
+    return ga, gb
+
+
+class Sin(Function):
+    """out = sin(a);  dout/da = cos(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * get_array_module(grad).cos(a)
+
+
+class Cos(Function):
+    """out = cos(a);  dout/da = -sin(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * get_array_module(grad).sin(a)
+
+
 class Cast(Function):
     """out = a converted to ``dtype``;  the gradient is converted back to a's dtype."""
 
@@ -327,6 +395,21 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product: ``a: (B, n, k)`` @ ``b: (B, k, m)`` -> ``(B, n, m)``, no
+    broadcasting (that is :func:`matmul`)."""
+    if a.ndim != 3 or b.ndim != 3:
+        raise ValueError(
+            f"bmm: both arguments must be 3-d, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(
+            f"bmm: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match: expected b of "
+            f"shape ({a.shape[0]}, {a.shape[2]}, m)"
+        )
+    return MatMul.apply(a, b)
+
+
 def exp(a: Tensor) -> Tensor:
     return Exp.apply(a)
 
@@ -343,6 +426,24 @@ def sqrt(a: Tensor) -> Tensor:
     return Sqrt.apply(a)
 
 
+def sin(a: Tensor) -> Tensor:
+    return Sin.apply(a)
+
+
+def cos(a: Tensor) -> Tensor:
+    return Cos.apply(a)
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise maximum (broadcasting); ties share the gradient equally."""
+    return Maximum.apply(*_operands(a, b))
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise minimum (broadcasting); ties share the gradient equally."""
+    return Minimum.apply(*_operands(a, b))
+
+
 def abs(a: Tensor) -> Tensor:
     return Abs.apply(a)
 
@@ -357,6 +458,50 @@ def where(condition, a, b) -> Tensor:
     """Elements of ``a`` where ``condition`` is true, else of ``b``."""
     cond = condition.data if isinstance(condition, Tensor) else condition
     return Where.apply(cond, a, b)
+
+
+def masked_fill(a: Tensor, mask, value) -> Tensor:
+    """``value`` where the boolean ``mask`` (broadcast against ``a``) is true, else ``a``.
+
+    ``value``: a number (converted to a's dtype) or a 0-d Tensor (which gets the gradient
+    of the filled positions)."""
+    cond = mask.data if isinstance(mask, Tensor) else mask
+    if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
+        raise TypeError(
+            f"masked_fill: the mask must be a bool tensor, got {getattr(cond, 'dtype', cond)!r}"
+        )
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(
+                f"masked_fill: value must be a number or a 0-d tensor, got a tensor of shape "
+                f"{tuple(value.shape)}"
+            )
+    else:
+        value = a.xp.asarray(value, dtype=a.dtype)
+    return Where.apply(cond, value, a)
+
+
+def _triangle(a: Tensor, diagonal: int, upper: bool, name: str) -> Tensor:
+    """``a`` with the elements off the triangle (of the last two dims) set to zero."""
+    if a.ndim < 2:
+        raise ValueError(
+            f"{name}: the input needs at least 2 dimensions, got shape {tuple(a.shape)}"
+        )
+    xp = a.xp
+    rows, cols = a.shape[-2:]
+    offset = xp.arange(cols)[None, :] - xp.arange(rows)[:, None]  # j - i
+    keep = offset >= diagonal if upper else offset <= diagonal
+    return Where.apply(keep, a, xp.zeros((), dtype=a.dtype))
+
+
+def triu(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle: elements (i, j) with j - i >= ``diagonal`` kept, others zero."""
+    return _triangle(a, diagonal, True, "triu")
+
+
+def tril(a: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle: elements (i, j) with j - i <= ``diagonal`` kept, others zero."""
+    return _triangle(a, diagonal, False, "tril")
 
 
 def cast(a: Tensor, dtype) -> Tensor:

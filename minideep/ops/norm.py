@@ -1,11 +1,17 @@
-"""Batch normalisation as one fused op with a hand-written backward."""
+"""Normalisation: batch and layer normalisation as fused ops with hand-written backwards,
+group normalisation built on layer normalisation, and the normalisation of vectors
+(``normalize``, ``cosine_similarity``) composed of differentiable ops."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import Function
+from ..backend import get_array_module
 from ..tensor import Tensor
+from .math import where
 
 
 class BatchNorm(Function):
@@ -83,6 +89,57 @@ class BatchNorm(Function):
         return dx, dw, db, None, None, None, None, None
 
 
+class LayerNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``k`` axes of x.
+
+    x: (*, *normalized_shape), weight and bias: normalized_shape or None. The statistics
+    are each row's own (biased variance over the n = prod(normalized_shape) values), so
+    the backward is BatchNorm's with the roles of the axes exchanged:
+
+        dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+
+    the means over the normalised axes, with dxhat = dy * weight;
+    dweight = sum(dy * xhat) and dbias = sum(dy) over the leading axes.
+    With ``create_graph=True`` xhat and invstd are recomputed from the input Tensor.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, k, eps):
+        axes = tuple(range(x.ndim - k, x.ndim))
+        centred = x - x.mean(axis=axes, keepdims=True)
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        invstd = 1.0 / get_array_module(x).sqrt(var + eps)
+        xhat = centred * invstd
+        y = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.axes, ctx.eps = axes, eps
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, invstd, weight = ctx.saved_tensors
+        axes = ctx.axes
+        if ctx.create_graph:  # xhat and invstd depend on x: recompute them on the graph
+            x = ctx.inputs[0]
+            centred = x - x.mean(axis=axes, keepdims=True)
+            invstd = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
+            xhat = centred * invstd
+        leading = tuple(range(grad.ndim - len(axes)))
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dxhat = grad * weight if weight is not None else grad
+            mean_d = dxhat.mean(axis=axes, keepdims=True)
+            mean_dx = (dxhat * xhat).mean(axis=axes, keepdims=True)
+            dx = invstd * (dxhat - mean_d - xhat * mean_dx)
+        if ctx.needs_input_grad[1]:
+            dw = (grad * xhat).sum(axis=leading)
+        if ctx.needs_input_grad[2]:
+            db = grad.sum(axis=leading)
+        return dx, dw, db, None, None
+
+
 def batch_norm(
     x: Tensor,
     running_mean: Tensor | None,
@@ -119,3 +176,86 @@ def batch_norm(
     rm = running_mean.data if running_mean is not None else None
     rv = running_var.data if running_var is not None else None
     return BatchNorm.apply(x, weight, bias, rm, rv, training, momentum, eps)
+
+
+def layer_norm(
+    x: Tensor,
+    normalized_shape,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise x: (*, *normalized_shape) over its last len(normalized_shape) axes, then
+    scale by ``weight`` and shift by ``bias`` (each of shape normalized_shape)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape) :]) != shape or x.ndim < len(shape):
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} does not match the last dims of the "
+            f"input of shape {tuple(x.shape)}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(
+                f"layer_norm: {name} has shape {tuple(t.shape)}, expected normalized_shape {shape}"
+            )
+    return LayerNorm.apply(x, weight, bias, len(shape), eps)
+
+
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Split the C channels of x: (N, C, *) into ``num_groups`` groups and normalise each
+    group of each sample over its channels and positions (a layer norm of the (N, G, -1)
+    view), then scale and shift per channel by ``weight``, ``bias``: (C,)."""
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(
+            f"group_norm: expected an input (N, C, *) with C divisible by num_groups = "
+            f"{num_groups}, got shape {tuple(x.shape)}"
+        )
+    n, c = x.shape[0], x.shape[1]
+    y = LayerNorm.apply(x.reshape(n, num_groups, -1), None, None, 1, eps).reshape(x.shape)
+    per_channel = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(per_channel)
+    if bias is not None:
+        y = y + bias.reshape(per_channel)
+    return y
+
+
+def vector_norm(x: Tensor, p: float = 2, dim: int = -1, keepdim: bool = False) -> Tensor:
+    """(sum_i |x_i|^p)^(1/p) along ``dim``, with gradient 0 at a zero vector (PyTorch's
+    subgradient there): the root is taken of 1 instead of 0, then replaced by 0."""
+    total = (x * x if p == 2 else x.abs() ** p).sum(dim=dim, keepdim=True)
+    zero = total.data == 0
+    if zero.any():
+        norm = where(zero, 0.0, where(zero, 1.0, total) ** (1 / p))
+    else:
+        norm = total.sqrt() if p == 2 else total ** (1 / p)
+    return norm if keepdim else norm.squeeze(dim)
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``: unit vectors (zero vectors stay zero)."""
+    return x / vector_norm(x, p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum((x1 / max(||x1||, eps)) * (x2 / max(||x2||, eps))) along ``dim`` (broadcast).
+
+    Each vector is divided by its norm before the product, which keeps the result in
+    [-1, 1] (PyTorch's formula). PyTorch clamps the norms in place without recording it,
+    so the gradient flows through each norm as if it were not clamped; here likewise.
+    """
+    shape = tuple(np.broadcast_shapes(x1.shape, x2.shape))
+    x1, x2 = (x if tuple(x.shape) == shape else x.expand(*shape) for x in (x1, x2))
+    dim = dim % len(shape)
+    out = None
+    for x in (x1, x2):
+        norm = vector_norm(x, 2, dim, keepdim=True)
+        norm = norm + (norm.clamp(min=eps) - norm).detach()  # the value clamped, not the graph
+        out = x / norm if out is None else out * (x / norm)
+    return out.sum(dim=dim)

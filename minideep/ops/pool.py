@@ -1,4 +1,5 @@
-"""Pooling: max, average and adaptive average, for any number of spatial dimensions.
+"""Pooling: max, average, adaptive average and adaptive max, for any number of
+spatial dimensions.
 
 Max and average pooling visit the windows one kernel offset at a time (see
 ``geometry.window_slices``): the slab ``x_pad[:, :, i::s, j::s]`` holds the element at
@@ -14,6 +15,7 @@ that tile the input, on the CPU; a CUDA kernel on the GPU) are in ``fast/pool.py
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -23,6 +25,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..geometry import crop_index, ntuple, output_shape, pad_spatial, window_slices
 from ..tensor import Tensor
+from .sampling import PlaneScatter
 
 
 def _padded(x_shape, padding):
@@ -201,12 +204,15 @@ class AvgSpread(Function):
         return AvgPool.run(g, *ctx.args), None, None, None, None, None, None
 
 
+def _bins(n_in: int, n_out: int) -> list:
+    """PyTorch's adaptive bins: bin i covers [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
+    return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+
 def _bin_matrix(xp, n_in: int, n_out: int, dtype):
-    """(n_out, n_in) averaging matrix of PyTorch's adaptive bins:
-    bin i covers [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
+    """(n_out, n_in) averaging matrix of PyTorch's adaptive bins (:func:`_bins`)."""
     a = np.zeros((n_out, n_in))
-    for i in range(n_out):
-        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    for i, (start, end) in enumerate(_bins(n_in, n_out)):
         a[i, start:end] = 1.0 / (end - start)
     return xp.asarray(a.astype(dtype))
 
@@ -229,6 +235,45 @@ class AdaptiveAvgPool(Function):
     def backward(ctx, grad):
         xp = get_array_module(grad)
         return _along_axes(xp, grad, [a.T for a in ctx.saved_tensors]), None
+
+
+class AdaptiveMaxPool(Function):
+    """y = the maximum of x over each of PyTorch's adaptive bins (:func:`_bins` on each
+    axis), and its position.
+
+    x: (N, C, *S) -> (y, indices): (N, C, *out), ``indices`` the flat position in the
+    plane prod(S) of the first maximum of the bin (row-major, as PyTorch). Bins may
+    overlap, so dx adds each dy at its maximum's position: a :class:`PlaneScatter`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, out):
+        xp = get_array_module(x)
+        n, c, *spatial = x.shape
+        y = xp.empty((n, c) + out, dtype=x.dtype)
+        indices = xp.empty((n, c) + out, dtype=np.int64)
+        bins = [_bins(s, o) for s, o in zip(spatial, out)]
+        steps = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
+        for position in itertools.product(*(range(o) for o in out)):
+            edges = [axis_bins[p] for axis_bins, p in zip(bins, position)]
+            window = x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in edges)]
+            first = window.reshape(n, c, -1).argmax(axis=2)  # the first maximum
+            local = xp.unravel_index(first, window.shape[2:])
+            at = (slice(None), slice(None)) + position
+            y[at] = xp.take_along_axis(window.reshape(n, c, -1), first[..., None], 2)[..., 0]
+            indices[at] = sum((a + k) * st for (a, _), k, st in zip(edges, local, steps))
+        ctx.save_for_backward(indices)
+        ctx.x_shape = x.shape
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        (indices,) = ctx.saved_tensors
+        n, c = ctx.x_shape[:2]
+        planes = math.prod(ctx.x_shape[2:])
+        index = indices.reshape(n, c, -1)
+        dx = PlaneScatter.run(grad.reshape(n, c, -1), index, planes)
+        return dx.reshape(ctx.x_shape), None
 
 
 def _along_axes(xp, x, mats):
@@ -292,7 +337,7 @@ def avg_pool3d(
     return _avg_pool("avg_pool3d", x, kernel_size, stride, padding, count_include_pad, 3)
 
 
-def _adaptive(name, x: Tensor, output_size, spatial):
+def _adaptive_size(name, x: Tensor, output_size, spatial):
     if x.ndim != spatial + 2:
         raise ValueError(f"{name}: expected an input with {spatial + 2} dims, got {tuple(x.shape)}")
     if isinstance(output_size, int) or output_size is None:
@@ -300,7 +345,16 @@ def _adaptive(name, x: Tensor, output_size, spatial):
     out = tuple(n if o is None else int(o) for n, o in zip(x.shape[2:], output_size))
     if len(out) != spatial or min(out) < 1:
         raise ValueError(f"{name}: output_size must be {spatial} sizes >= 1, got {output_size}")
-    return AdaptiveAvgPool.apply(x, out)
+    return out
+
+
+def _adaptive(name, x: Tensor, output_size, spatial):
+    return AdaptiveAvgPool.apply(x, _adaptive_size(name, x, output_size, spatial))
+
+
+def adaptive_avg_pool1d(x: Tensor, output_size) -> Tensor:
+    """x: (N, C, L) -> (N, C, output_size), the mean over each of PyTorch's adaptive bins."""
+    return _adaptive("adaptive_avg_pool1d", x, output_size, 1)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
@@ -312,3 +366,24 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
 def adaptive_avg_pool3d(x: Tensor, output_size) -> Tensor:
     """x: (N, C, T, H, W) -> (N, C, *output_size), PyTorch's adaptive bins on each axis."""
     return _adaptive("adaptive_avg_pool3d", x, output_size, 3)
+
+
+def _adaptive_max(name, x, output_size, return_indices, spatial):
+    y, indices = AdaptiveMaxPool.apply(x, _adaptive_size(name, x, output_size, spatial))
+    return (y, indices) if return_indices else y
+
+
+def adaptive_max_pool1d(x: Tensor, output_size, return_indices: bool = False):
+    """x: (N, C, L) -> (N, C, output_size), the maximum of each adaptive bin."""
+    return _adaptive_max("adaptive_max_pool1d", x, output_size, return_indices, 1)
+
+
+def adaptive_max_pool2d(x: Tensor, output_size, return_indices: bool = False):
+    """x: (N, C, H, W) -> (N, C, *output_size), the maximum of each of PyTorch's adaptive
+    bins; with ``return_indices`` also the int64 flat position (in H*W) of each maximum."""
+    return _adaptive_max("adaptive_max_pool2d", x, output_size, return_indices, 2)
+
+
+def adaptive_max_pool3d(x: Tensor, output_size, return_indices: bool = False):
+    """x: (N, C, T, H, W) -> (N, C, *output_size), the maximum of each adaptive bin."""
+    return _adaptive_max("adaptive_max_pool3d", x, output_size, return_indices, 3)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max, min, argmax, argmin, var.
+"""Reductions: sum, mean, max, min, argmax, argmin, var, std, logsumexp, norm; cumsum.
 
 ``dim`` may be an int, a tuple of ints or ``None`` (all dimensions), as in PyTorch.
 
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import builtins
 import math
+import numbers
 from collections import namedtuple
 
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .math import where
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
@@ -140,6 +142,25 @@ class ExtremeAlongDim(Function):
         return picked, None, None, None
 
 
+class CumSum(Function):
+    """out[..., i, ...] = sum of a[..., :i+1, ...] along ``axis``.
+
+    Each a[j] reaches every out[i] with i >= j, so dL/da[j] = sum over i >= j of
+    dL/dout[i]: the cumulative sum of the gradient taken from the other end.
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        return get_array_module(a).cumsum(a, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = get_array_module(grad)
+        axis = ctx.axis
+        return xp.flip(xp.cumsum(xp.flip(grad, axis), axis), axis), None
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -153,12 +174,82 @@ def mean(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return Mean.apply(a, _normalise_dims(dim, a.ndim), keepdim)
 
 
-def var(a: Tensor, dim=None, keepdim: bool = False, unbiased: bool = True) -> Tensor:
-    """Variance, ``unbiased`` dividing by n - 1 (PyTorch's default) instead of n."""
+def var(a: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim``: sum((a - mean)^2) / max(0, n - correction).
+
+    ``correction=1`` (the default) is the unbiased estimate, ``0`` the population variance;
+    ``unbiased=True/False`` is PyTorch's older spelling of ``correction=1/0``.
+    """
+    if unbiased is not None and correction is not None:
+        raise ValueError("var: give either unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
     axes = _normalise_dims(dim, a.ndim)
     n = a.data.size if axes is None else math.prod(a.shape[d] for d in axes)
     centred = a - mean(a, dim, keepdim=True)
-    return sum(centred * centred, dim, keepdim) / (n - 1 if unbiased else n)
+    return sum(centred * centred, dim, keepdim) / builtins.max(0, n - correction)
+
+
+def std(a: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation: sqrt(var) with the same arguments as :func:`var`."""
+    return var(a, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def logsumexp(a: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(a))) over ``dim``, computed as m + log(sum(exp(a - m))) with m the max.
+
+    The shift m is a constant (it cancels in the value and in every derivative), so
+    huge entries do not overflow; an infinite m is replaced by 0, as PyTorch does.
+    """
+    axes = _normalise_dims(dim, a.ndim)
+    xp = a.xp
+    m = xp.max(a.data, axis=axes, keepdims=True) if a.data.size else xp.zeros(())
+    m = Tensor(xp.where(xp.isinf(m), 0, m).astype(a.dtype, copy=False))
+    total = sum((a - m).exp(), dim, keepdim)
+    return total.log() + (m if keepdim else m.reshape(total.shape))
+
+
+def norm(a: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """The vector p-norm over ``dim`` (every element when None): (sum |a|^p)^(1/p).
+
+    ``p`` a number > 0, ``inf`` (max |a|), ``-inf`` (min |a|), ``0`` (count of non-zero
+    elements) or ``"fro"`` (= 2). As in PyTorch the gradient at a zero vector is 0, and at
+    ``inf`` it is shared equally by the elements of largest |a|.
+    """
+    if p == "fro":
+        p = 2
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
+    if a.data.dtype.kind != "f":
+        raise TypeError(f"norm needs a floating-point tensor, got dtype {a.dtype}")
+    if p in (math.inf, -math.inf):
+        size = a.abs()
+        axes = _normalise_dims(dim, a.ndim)
+        reduce = a.xp.max if p > 0 else a.xp.min
+        best = reduce(size.data, axis=axes, keepdims=True)
+        hit = Tensor((size.data == best).astype(a.dtype))  # constant: where the extreme is
+        return sum(size * hit, dim, keepdim) / sum(hit, dim, keepdim)
+    if p == 0:
+        count = sum(Tensor((a.data != 0).astype(a.dtype)), dim, keepdim)
+        return sum(a * 0, dim, keepdim) + count  # no gradient, as PyTorch
+    if p == 1:
+        return sum(a.abs(), dim, keepdim)
+    if p == 2:
+        return _root(sum(a * a, dim, keepdim), 2)
+    size = a.abs()
+    zero = size.data == 0
+    if p < 1:  # |a|^p has an infinite slope at 0: PyTorch takes 0 there
+        size = where(zero, 0, where(zero, 1, size) ** p)
+    else:
+        size = size**p
+    return _root(sum(size, dim, keepdim), p)
+
+
+def _root(s: Tensor, p) -> Tensor:
+    """s ** (1/p) for s >= 0, with gradient 0 (not infinity) where s == 0."""
+    zero = s.data == 0
+    safe = where(zero, 1, s)
+    return where(zero, 0, safe.sqrt() if p == 2 else safe ** (1 / p))
 
 
 def _extreme(a: Tensor, dim, keepdim: bool, largest: bool):
@@ -193,3 +284,14 @@ def argmax(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def argmin(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the first smallest element (of the flattened tensor when ``dim`` is None)."""
     return argmax(-a.detach(), dim, keepdim)
+
+
+def cumsum(a: Tensor, dim: int) -> Tensor:
+    """Running sums along ``dim`` (integers and bools are summed as int64, as PyTorch)."""
+    if a.ndim == 0:
+        _normalise_dims(dim, 1)
+        return cumsum(a.reshape(1), 0).reshape(())
+    (axis,) = _normalise_dims(dim, a.ndim)
+    if a.data.dtype.kind in "biu":
+        a = a.long()
+    return CumSum.apply(a, axis)

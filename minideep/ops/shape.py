@@ -1,4 +1,5 @@
-"""Shape ops: reshape, permute, expand, concatenate, stack.
+"""Shape ops: reshape, permute, expand, concatenate, stack, flip, roll; and the ones
+composed of them and of slicing: repeat, chunk, split, unbind.
 
 None of them changes a value, so each backward only moves the gradient back into the
 input's layout.
@@ -85,6 +86,35 @@ class Stack(Function):
         xp = get_array_module(grad)
         n = grad.shape[ctx.axis]
         return (None, *(xp.take(grad, i, axis=ctx.axis) for i in range(n)))
+
+
+class Flip(Function):
+    """out = a reversed along ``axes``;  the gradient is reversed back (flip is its own
+    inverse)."""
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        return get_array_module(a).flip(a, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Flip.run(grad, ctx.axes), None
+
+
+class Roll(Function):
+    """out = a shifted cyclically by ``shifts`` along ``axes`` (``None``: the flattened
+    tensor);  the gradient is shifted back by ``-shifts``."""
+
+    @staticmethod
+    def forward(ctx, a, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return get_array_module(a).roll(a, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return Roll.run(grad, back, ctx.axes), None, None
 
 
 # ---------------------------------------------------------------------------
@@ -187,3 +217,101 @@ def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     _check_same(tensors, "stack", dim)
     return Stack.apply(dim % (tensors[0].ndim + 1), *tensors)
+
+
+def _dim(dim: int, ndim: int, what: str) -> int:
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{what}: dimension {dim} is out of range for a tensor with {ndim} dims")
+    return dim % ndim
+
+
+def _dims(dims, ndim: int, what: str) -> tuple:
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    out = tuple(_dim(d, ndim, what) for d in dims)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: dims {dims} name a dimension twice")
+    return out
+
+
+def flip(a: Tensor, dims) -> Tensor:
+    """Reverse the order of the elements along each of ``dims``."""
+    return Flip.apply(a, _dims(dims, a.ndim, "flip"))
+
+
+def roll(a: Tensor, shifts, dims=None) -> Tensor:
+    """Shift the elements cyclically by ``shifts`` along ``dims`` (an int or a tuple, one
+    shift each); without ``dims`` the tensor is rolled flattened and reshaped back."""
+    if dims is None:
+        if not isinstance(shifts, int):
+            shifts = tuple(shifts)
+            if len(shifts) != 1:
+                raise ValueError(f"roll: without dims, give one shift, got shifts={shifts}")
+            shifts = shifts[0]
+        return Roll.apply(a, shifts, None)
+    if isinstance(shifts, int) != isinstance(dims, int):
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if isinstance(shifts, int):
+        return Roll.apply(a, shifts, _dim(dims, a.ndim, "roll"))
+    shifts = tuple(shifts)
+    axes = tuple(_dim(d, a.ndim, "roll") for d in dims)
+    if len(shifts) != len(axes):
+        raise ValueError(
+            f"roll: shifts and dims must have the same length, got {len(shifts)} and {len(axes)}"
+        )
+    return Roll.apply(a, shifts, axes)
+
+
+def repeat(a: Tensor, *sizes) -> Tensor:
+    """Tile ``a``: dimension i repeated ``sizes[i]`` times (``a`` is first given leading
+    dims of size 1 when ``sizes`` is longer). Made of expand and reshape: each dim n
+    becomes a pair (r, n), broadcast along r, then merged into r * n."""
+    sizes = _shape_args(sizes)
+    if len(sizes) < a.ndim:
+        raise ValueError(
+            f"repeat: {len(sizes)} repeat sizes {sizes} for a tensor of shape {tuple(a.shape)}: "
+            f"give at least one per dimension"
+        )
+    shape = (1,) * (len(sizes) - a.ndim) + tuple(a.shape)
+    pairs = tuple(x for n in shape for x in (1, n))
+    tiled = tuple(x for r, n in zip(sizes, shape) for x in (r, n))
+    out = tuple(r * n for r, n in zip(sizes, shape))
+    return Expand.apply(Reshape.apply(a, pairs), tiled).reshape(out)
+
+
+def split(a: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces along ``dim``: of ``split_size_or_sections`` elements each (the last one
+    smaller), or of the listed sizes (which must add up to the dimension)."""
+    dim = _dim(dim, a.ndim, "split")
+    n = a.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0 and n > 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, n - lo) for lo in range(0, n, step)] if n else [0]
+    else:
+        sizes = [int(k) for k in split_size_or_sections]
+        if sum(sizes) != n or any(k < 0 for k in sizes):
+            raise ValueError(
+                f"split: sections {sizes} do not add up to the size {n} of dimension {dim} "
+                f"of a tensor of shape {tuple(a.shape)}"
+            )
+    lead = (slice(None),) * dim
+    bounds = [0, *itertools.accumulate(sizes)]
+    return tuple(a[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:]))
+
+
+def chunk(a: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """At most ``chunks`` pieces along ``dim``, each of ceil(n / chunks) elements (the last
+    one smaller; fewer pieces when they run out, as PyTorch)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = a.shape[_dim(dim, a.ndim, "chunk")]
+    return split(a, max(-(-n // chunks), 1), dim)
+
+
+def unbind(a: Tensor, dim: int = 0) -> tuple:
+    """The slices along ``dim``, that dimension removed."""
+    dim = _dim(dim, a.ndim, "unbind")
+    lead = (slice(None),) * dim
+    return tuple(a[lead + (i,)] for i in range(a.shape[dim]))

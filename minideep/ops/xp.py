@@ -29,6 +29,8 @@ abs = _math.abs
 tanh = _act.tanh
 matmul = _math.matmul
 multiply = _math.mul
+sin = _math.sin
+cos = _math.cos
 
 
 def sign(a):
@@ -84,6 +86,14 @@ def split(a, bounds, axis=0):
     edges = [0, *bounds, a.shape[axis]]
     lead = (slice(None),) * (axis % a.ndim)
     return [a[lead + (slice(lo, hi),)] for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def flip(a, axis):
+    return _shape.flip(a, axis)
+
+
+def cumsum(a, axis):
+    return _reduce.cumsum(a, axis)
 
 
 def take(a, i: int, axis=0):
