@@ -308,6 +308,29 @@ def test_lstm_layer_fast_path_equals_the_reference_to_rounding():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("affine", ["both", "weight only", "bias only", "none"])
+@pytest.mark.parametrize("shape, normalized", [((4, 6, 10), (10,)), ((3, 4, 5, 6), (5, 6))])
+def test_row_layer_norm_equals_the_reference_to_rounding(shape, normalized, affine):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape) * 3 + 1
+    w, b = rng.standard_normal(normalized), rng.standard_normal(normalized)
+    upstream = rng.standard_normal(shape)
+    results = []
+    for enabled in (True, False):
+        with md.fast_paths(enabled):
+            xt = _t(x, requires_grad=True)
+            wt = _t(w, requires_grad=True) if affine in ("both", "weight only") else None
+            bt = _t(b, requires_grad=True) if affine in ("both", "bias only") else None
+            y = F.layer_norm(xt, normalized, wt, bt)
+            assert (y._ctx.fast is not None) == enabled
+            y.backward(upstream)
+            results.append(
+                [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
+            )
+    for a, b_ in zip(*results):
+        np.testing.assert_allclose(a, b_, rtol=1e-10, atol=1e-12)
+
+
 # ----------------------------------------- the same forward with and without a graph
 
 

@@ -12,13 +12,14 @@ where the arithmetic is the same, to rounding where the order of a sum changes).
 * ``pool``       - max pooling whose windows tile the input; the CUDA max pool;
 * ``activation`` - ReLU against a block of zeros, in chunks;
 * ``recurrent``  - the LSTM's gates through one sigmoid; the CUDA LSTM recurrence;
+* ``norm``       - LayerNorm over rows, sums by einsum, elementwise steps in place;
 * ``memory``     - what the CPU paths share: a caching allocator and cache-sized chunks.
 
 ``with md.fast_paths(False):`` (or ``MINIDEEP_FAST_PATHS=0``) runs the reference
 everywhere. What each path saves: ``benchmarks/results/fast_paths.md``.
 """
 
-from . import activation, conv, pool, recurrent
+from . import activation, conv, norm, pool, recurrent
 from .switch import enabled, fast_paths
 
-__all__ = ["activation", "conv", "enabled", "fast_paths", "pool", "recurrent"]
+__all__ = ["activation", "conv", "enabled", "fast_paths", "norm", "pool", "recurrent"]
