@@ -105,6 +105,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             sections[f"training steps ({device})"] = bench.workload_rows(
                 device, repeats=args.repeats, quick=args.quick
             )
+        if "layers" in args.what and device == "cpu":
+            from minideep.bench_layers import layer_rows
+
+            sections["layers, forward + backward (cpu)"] = layer_rows(
+                repeats=args.repeats, quick=args.quick
+            )
     for title, rows in sections.items():
         print(f"\n## {title}\n")
         print(bench.format_table(rows))
@@ -163,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
     p.add_argument(
-        "--what", nargs="+", choices=["kernels", "workloads"], default=["kernels", "workloads"]
+        "--what",
+        nargs="+",
+        choices=["kernels", "workloads", "layers"],
+        default=["kernels", "workloads"],
+        help="what to time (layers: every layer type the lessons use, CPU)",
     )
     p.add_argument("--repeats", type=int, default=10, help="timed repeats per figure")
     p.add_argument(

@@ -1,0 +1,154 @@
+"""Forward + backward of every layer type the lessons use, minideep beside PyTorch CPU.
+
+Each case builds the same layer in both libraries (PyTorch's weights copied from
+minideep's through ``state_dict``), feeds the same float32 input at a lessons' shape
+(mostly batch 16 at 48x64) and times ``out.backward(upstream)`` including the forward.
+``minideep bench --what layers`` prints the table; ``benchmarks/layers.py`` records it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+B, H, W = 16, 48, 64  # the lessons' frames: batch 16 at 48x64
+
+
+def _specs():
+    """(name, build(lib) -> callable of the inputs, input shapes, extra kind)."""
+
+    def module(factory):
+        return lambda lib: factory(lib.nn)
+
+    def fn(f):
+        return lambda lib: lambda *xs: f(lib, *xs)
+
+    def interp(lib, x):
+        return lib.nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+
+    def sample(lib, x, g):
+        return lib.nn.functional.grid_sample(x, g, align_corners=False)
+
+    def sdpa(lib, q, k, v):
+        return lib.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    def mha(nn):
+        m = nn.MultiheadAttention(128, 4, batch_first=True)
+        return lambda x: m(x, x, x, need_weights=False)[0]
+
+    def lstm(nn):
+        m = nn.LSTM(64, 128, batch_first=True)
+        return lambda x: m(x)[0]
+
+    def gru(nn):
+        m = nn.GRU(64, 128, batch_first=True)
+        return lambda x: m(x)[0]
+
+    return [
+        ("Conv2d 3->16 k3 p1", module(lambda nn: nn.Conv2d(3, 16, 3, padding=1)), [(B, 3, H, W)]),
+        (
+            "Conv2d 16->32 k3 s2 p1",
+            module(lambda nn: nn.Conv2d(16, 32, 3, stride=2, padding=1)),
+            [(B, 16, H, W)],
+        ),
+        ("Conv2d 16->1 k3 p1", module(lambda nn: nn.Conv2d(16, 1, 3, padding=1)), [(B, 16, H, W)]),
+        (
+            "Conv2d depthwise 32 k3 p1",
+            module(lambda nn: nn.Conv2d(32, 32, 3, padding=1, groups=32)),
+            [(B, 32, H, W)],
+        ),
+        (
+            "ConvTranspose2d 32->16 k4 s2 p1",
+            module(lambda nn: nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)),
+            [(B, 32, H // 2, W // 2)],
+        ),
+        (
+            "Conv3d 3->8 k3 p1",
+            module(lambda nn: nn.Conv3d(3, 8, 3, padding=1)),
+            [(8, 3, 8, 32, 32)],
+        ),
+        ("Conv1d 64->64 k3 p1", module(lambda nn: nn.Conv1d(64, 64, 3, padding=1)), [(B, 64, 128)]),
+        ("MaxPool2d 2", module(lambda nn: nn.MaxPool2d(2)), [(B, 16, H, W)]),
+        ("MaxPool2d 3 s2 p1", module(lambda nn: nn.MaxPool2d(3, 2, 1)), [(B, 16, H, W)]),
+        ("AvgPool2d 2", module(lambda nn: nn.AvgPool2d(2)), [(B, 16, H, W)]),
+        ("AdaptiveAvgPool2d 1", module(lambda nn: nn.AdaptiveAvgPool2d(1)), [(B, 32, 24, 32)]),
+        ("BatchNorm2d (training)", module(lambda nn: nn.BatchNorm2d(16)), [(B, 16, H, W)]),
+        ("LayerNorm 128", module(lambda nn: nn.LayerNorm(128)), [(B, 64, 128)]),
+        ("GroupNorm 4 groups", module(lambda nn: nn.GroupNorm(4, 16)), [(B, 16, H, W)]),
+        ("ReLU", module(lambda nn: nn.ReLU()), [(B, 16, H, W)]),
+        ("GELU", module(lambda nn: nn.GELU()), [(B, 16, H, W)]),
+        ("Linear 512->128", module(lambda nn: nn.Linear(512, 128)), [(256, 512)]),
+        ("LSTM 64->128, 16 steps", module(lstm), [(B, 16, 64)]),
+        ("GRU 64->128, 16 steps", module(gru), [(B, 16, 64)]),
+        ("MultiheadAttention 128, 4 heads", module(mha), [(B, 64, 128)]),
+        ("scaled_dot_product_attention", fn(sdpa), [(B, 4, 64, 32)] * 3),
+        ("interpolate bilinear x2", fn(interp), [(B, 16, H // 2, W // 2)]),
+        ("grid_sample bilinear", fn(sample), [(B, 16, H, W), (B, H, W, 2)]),
+    ]
+
+
+def _modules_of(f):
+    """The nn.Module objects a case's callable closes over (to copy weights)."""
+    found = []
+    if hasattr(f, "state_dict"):
+        return [f]
+    for cell in getattr(f, "__closure__", None) or ():
+        if hasattr(cell.cell_contents, "state_dict"):
+            found.append(cell.cell_contents)
+    return found
+
+
+def layer_rows(repeats: int = 10, quick: bool = False, filter: str = "") -> list[dict]:
+    """One row per case: minideep and PyTorch forward+backward times and their ratio,
+    then the geometric mean of the ratios."""
+    import minideep as md
+
+    from .bench import _torch, time_cpu
+
+    torch = _torch()
+    rows, ratios = [], []
+    for name, build, shapes in _specs():
+        if filter and filter not in name:
+            continue
+        rng = np.random.default_rng(0)
+        md.manual_seed(0)
+        ours = build(md)
+        arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        if "grid_sample" in name:
+            arrays[1] = np.tanh(arrays[1])  # sampling positions inside the frame
+        if quick:
+            arrays = [a[:2] for a in arrays]
+        xs = [md.tensor(a, requires_grad=True) for a in arrays]
+        out = ours(*xs)
+        upstream = rng.standard_normal(out.shape).astype(np.float32)
+
+        def run_ours():
+            for x in xs:
+                x.grad = None
+            ours(*xs).backward(upstream)
+
+        row = {"layer": name, "input": " ".join("x".join(map(str, a.shape)) for a in arrays)}
+        reps = 1 if quick else repeats
+        row["minideep ms"] = round(1e3 * time_cpu(run_ours, repeats=reps, warmup=1), 3)
+        if torch is not None:
+            theirs = build(torch)
+            for m_ours, m_theirs in zip(_modules_of(ours), _modules_of(theirs)):
+                state = {k: torch.from_numpy(np.array(v)) for k, v in m_ours.state_dict().items()}
+                m_theirs.load_state_dict(state)
+            ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+            tu = torch.tensor(upstream)
+
+            def run_theirs():
+                for t in ts:
+                    t.grad = None
+                theirs(*ts).backward(tu)
+
+            row["PyTorch ms"] = round(1e3 * time_cpu(run_theirs, repeats=reps, warmup=1), 3)
+            row["minideep / PyTorch"] = round(row["minideep ms"] / row["PyTorch ms"], 2)
+            ratios.append(row["minideep / PyTorch"])
+        rows.append(row)
+    if ratios:
+        gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        rows.append({"layer": "geometric mean", "minideep / PyTorch": round(gm, 2)})
+    return rows
