@@ -123,10 +123,10 @@ def layer_rows(repeats: int = 10, quick: bool = False, filter: str = "") -> list
         out = ours(*xs)
         upstream = rng.standard_normal(out.shape).astype(np.float32)
 
-        def run_ours():
+        def run_ours(f=ours, xs=xs, upstream=upstream):
             for x in xs:
                 x.grad = None
-            ours(*xs).backward(upstream)
+            f(*xs).backward(upstream)
 
         row = {"layer": name, "input": " ".join("x".join(map(str, a.shape)) for a in arrays)}
         reps = 1 if quick else repeats
@@ -139,10 +139,10 @@ def layer_rows(repeats: int = 10, quick: bool = False, filter: str = "") -> list
             ts = [torch.tensor(a, requires_grad=True) for a in arrays]
             tu = torch.tensor(upstream)
 
-            def run_theirs():
+            def run_theirs(f=theirs, ts=ts, tu=tu):
                 for t in ts:
                     t.grad = None
-                theirs(*ts).backward(tu)
+                f(*ts).backward(tu)
 
             row["PyTorch ms"] = round(1e3 * time_cpu(run_theirs, repeats=reps, warmup=1), 3)
             row["minideep / PyTorch"] = round(row["minideep ms"] / row["PyTorch ms"], 2)
