@@ -109,6 +109,11 @@ class Tensor:
         return self._ctx is None
 
     @property
+    def grad_fn(self):
+        """The node (a ``Function`` instance) that made this tensor, None for a leaf."""
+        return self._ctx
+
+    @property
     def T(self) -> Tensor:
         return self.permute(*reversed(range(self.ndim)))
 

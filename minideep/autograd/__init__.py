@@ -179,7 +179,11 @@ class Function:
     write ``backward`` with operators and ``xp = md.get_array_module(grad)`` only (no
     in-place writes, no ``.data``): then with ``create_graph=True`` it runs on Tensors
     and its gradient can be differentiated again (``Square`` above qualifies as it
-    stands). Left False, backward always gets arrays, and differentiating through the
+    stands). Only what backward reads from ``ctx.saved_tensors`` that is an input or the
+    output comes back as a Tensor of the graph; any other saved float array (an
+    intermediate of forward) comes back as a *constant*, so recompute such values from
+    the inputs in backward, or the second derivative is silently wrong (``gradgradcheck``
+    catches it). Left False, backward always gets arrays, and differentiating through the
     gradient it returned raises an error naming the class. Built-in ops are all
     ``differentiable_backward``; in a graph-building backward ``ctx.create_graph`` is
     True, and ``ctx.inputs`` holds the input Tensors.
@@ -424,8 +428,8 @@ def _run(roots, root_grads, retain_graph, create_graph, targets=None, accumulate
             if not t.requires_grad:
                 raise RuntimeError(
                     f"element {i} of the tensors given to backward/grad does not require "
-                    "grad: no input of the computation had requires_grad=True (or it ran "
-                    "under no_grad)"
+                    "grad: no input of the computation had requires_grad=True, or it ran "
+                    "under no_grad, or it is a gradient computed without create_graph=True"
                 )
             g = _initial_gradient(t, g, graph)
             if t._ctx is None:  # backward on a leaf itself
