@@ -194,7 +194,10 @@ class Tensor:
         differentiate again); ``retain_graph`` (default ``create_graph``) keeps the saved
         arrays for another backward; ``inputs`` limits which tensors accumulate.
         """
-        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+        if inputs is None:  # the usual call: straight to the walk
+            _autograd._run((self,), (gradient,), retain_graph, create_graph)
+        else:
+            _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` with this tensor's gradient whenever backward computes it;
