@@ -700,7 +700,7 @@ def _raise_gradient_shape(g, t):
 def _accumulate_leaf(t: Tensor, g, hooks: bool = True) -> None:
     if hooks and t._hooks is not None:
         g = _run_hooks(t._hooks, g)
-    if isinstance(g, Tensor):  # a graph-building backward: .grad is part of the new graph
+    if type(g) is Tensor:  # a graph-building backward: .grad is part of the new graph
         t.grad = g if t.grad is None else t.grad + g
         return
     if t.grad is None:
