@@ -63,7 +63,8 @@ class TiledMaxPool:
         # the first maximal element (row-major) gets the gradient, as in the reference.
         x, best = ctx.saved_tensors
         out = best.shape[2:]
-        exact = all(o * k == n for o, k, n in zip(out, ctx.kernel, x.shape[2:]))
+        kernel = ctx.geometry[0]
+        exact = all(o * k == n for o, k, n in zip(out, kernel, x.shape[2:]))
         dx = (empty if exact else zeros)(x.shape, grad.dtype)
         slices = ctx.slices
 
@@ -99,6 +100,7 @@ class CudaMaxPool:
         from ..kernels.pool import max_pool_2d_backward
 
         (argbest,) = ctx.saved_tensors
+        kernel, stride, padding, _ = ctx.geometry
         return max_pool_2d_backward(
-            grad, argbest, ctx.x_shape, ctx.kernel, ctx.stride, ctx.padding, grad.shape[2:]
+            grad, argbest, ctx.x_shape, kernel, stride, padding, grad.shape[2:]
         )

@@ -49,14 +49,7 @@ class MaxPool(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation):
         out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
-        ctx.x_shape, ctx.kernel, ctx.stride, ctx.padding, ctx.dilation = (
-            x.shape,
-            kernel,
-            stride,
-            padding,
-            dilation,
-        )
-        ctx.geometry = (kernel, stride, padding, dilation)
+        ctx.x_shape, ctx.geometry = x.shape, (kernel, stride, padding, dilation)
         ctx.fast = fast.pool.max_pool(x, kernel, stride, padding, dilation)  # fast/pool.py
         if ctx.fast:
             return ctx.fast.forward(ctx, x, kernel, stride, padding, dilation, out)
