@@ -4,8 +4,9 @@
 
 Each round runs, for each workload, one fresh process per tree in alternating order, so
 slow drifts of the machine hit both trees alike; a process warms up, then reports the
-median of many timed steps. Prints the median over rounds of each tree's step time and
-the ratio new / old.
+median of many timed steps. Prints the median over rounds of each tree's step time, the
+median of the per-round ratios new / old (the two processes of a round ran back to back,
+so their ratio is the least disturbed by drift) and the quartiles of those ratios.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
     from minideep.bench import machine_info
 
     print(json.dumps(machine_info()))
-    print(f"{'workload':8} {'old ms':>9} {'new ms':>9} {'new/old':>8}")
+    print(f"{'workload':8} {'old ms':>9} {'new ms':>9} {'new/old':>8} {'quartiles':>13}")
     for name in args.workloads.split(","):
         old, new = [], []
         for r in range(args.rounds):
@@ -62,7 +63,10 @@ def main() -> None:
             for tree, times, fast in pair if r % 2 == 0 else pair[::-1]:
                 times.append(run(tree, name, fast))
         o, n = statistics.median(old) * 1e3, statistics.median(new) * 1e3
-        print(f"{name:8} {o:9.3f} {n:9.3f} {n / o:8.3f}")
+        ratios = [b / a for a, b in zip(old, new)]
+        q1, med, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        med = statistics.median(ratios)
+        print(f"{name:8} {o:9.3f} {n:9.3f} {med:8.3f} {q1:6.3f}-{q3:.3f}")
 
 
 if __name__ == "__main__":
