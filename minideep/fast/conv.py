@@ -26,15 +26,24 @@ import numpy as np
 
 from .. import geometry, kernels
 from ..geometry import crop_index, output_shape, pad_spatial, window_slices, windows
-from .memory import empty, for_each_chunk, zeros
+from .memory import chunk_rows, empty, for_each_chunk, zeros
 from .switch import enabled
 
 
-def convolution(x):
-    """The fast path of ``ops.conv.Convolution`` for ``x``, or None for the reference."""
-    if enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        return FoldedBiasConvolution
-    return None
+def convolution(x, w, stride: tuple):
+    """The fast path of ``ops.conv.Convolution`` for ``x`` and ``w``, or None.
+
+    Stride 1 with at least 8 input channels and a sample's output small enough to stay
+    in cache (256 KB) runs :class:`ShiftedConvolution`; every other CPU float case
+    :class:`FoldedBiasConvolution` (measured in ``benchmarks/results/fast_paths.md``).
+    """
+    if not (enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+        return None
+    if all(s == 1 for s in stride) and x.shape[1] >= 8:
+        length = math.prod(x.shape[2:])  # about a sample's output positions
+        if w.shape[0] * length * x.itemsize <= 1 << 18:
+            return ShiftedConvolution
+    return FoldedBiasConvolution
 
 
 def patches(x, kernel: tuple):
@@ -177,21 +186,42 @@ class PaddedGrid:
         ]
         self.size = self.offsets[-1] + self.length  # flat length every offset can reach
 
-    def uncrop(self, grad):
+    def uncrop(self, grad, margin: int = 0):
         """``grad (N, C_out, *out)`` on the grid ``(N, C_out, length)``, zero at the extra
-        positions."""
-        dy = empty(grad.shape[:2] + (self.length,), grad.dtype)
+        positions (and ``margin`` zeros before and after, if asked)."""
+        full = empty(grad.shape[:2] + (margin + self.length + margin,), grad.dtype)
+        dy = full[:, :, margin : margin + self.length]
         on_grid = dy.reshape(grad.shape[:2] + self.out[:1] + self.padded[1:])
         valid = (slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)
 
         def fill(i):  # one chunk of the batch
+            if margin:
+                full[i][:, :, :margin] = 0
+                full[i][:, :, margin + self.length :] = 0
             for axis, (o, n) in enumerate(zip(self.out[1:], self.padded[1:]), start=3):
                 if o < n:
                     on_grid[i][(slice(None),) * axis + (slice(o, None),)] = 0
             on_grid[i][valid] = grad[i]
 
-        for_each_chunk(fill, dy)
-        return dy
+        for_each_chunk(fill, full)
+        return full
+
+    def flat_input(self, x):
+        """``x (N, C, *S)`` zero-padded and flattened: ``(N, C, size)``, zeros beyond."""
+        flat = zeros(x.shape[:2] + (self.size,), x.dtype)
+        body = flat[:, :, : math.prod(self.padded)].reshape(x.shape[:2] + self.padded)
+        body[crop_index(self.spatial, self.padding)] = x
+        return flat
+
+    def crop(self, y):
+        """``y (N, C, length)`` on the grid -> ``(N, C, *out)``: the inverse of uncrop."""
+        on_grid = y.reshape(y.shape[:2] + self.out[:1] + self.padded[1:])
+        return on_grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)]
+
+    def crop_input(self, d_flat):
+        """``(N, C, size)`` on the flat padded input -> ``(N, C, *S)`` inside the padding."""
+        body = d_flat[:, :, : math.prod(self.padded)].reshape(d_flat.shape[:2] + self.padded)
+        return body[crop_index(self.spatial, self.padding)]
 
     def col2im(self, dcols):
         """``dcols (N, C*K, length) -> dx (N, C, *S)``: one contiguous add per offset."""
@@ -207,3 +237,204 @@ class PaddedGrid:
         for_each_chunk(add_runs, dflat)
         body = dflat[:, :, : math.prod(self.padded)].reshape(dflat.shape[:2] + self.padded)
         return body[crop_index(self.spatial, self.padding)]
+
+
+def grouped_convolution(x, w, groups: int):
+    """The fast path of ``ops.conv.GroupedConvolution`` for ``x`` and ``w``, or None.
+
+    A depthwise convolution (one input and one output channel per group, any number of
+    spatial axes) runs :class:`DepthwiseConvolution`; other groupings the reference.
+    """
+    if (
+        enabled()
+        and isinstance(x, np.ndarray)
+        and x.dtype.kind == "f"
+        and groups == x.shape[1] == w.shape[0]
+        and w.shape[1] == 1
+    ):
+        return DepthwiseConvolution
+    return None
+
+
+class DepthwiseConvolution:
+    """A depthwise convolution on the CPU, one kernel offset at a time, without im2col.
+
+    Channel c has its own kernel ``w[c, 0]``, so ``y[n, c] = b[c] + sum_kk w[c, 0, kk] *
+    x_pad[n, c, window offset kk]``: one scaled slab per offset added into ``y``. The
+    reference builds im2col's ``(N, C*K, L)`` matrix (K times the input) for products of
+    one row each; here every pass reads the padded input where it lies, one chunk of the
+    batch at a time so it stays in cache. For stride 1 the slabs are contiguous runs of
+    the flattened padded input (:class:`PaddedGrid`), so each pass is one long loop.
+    Backward the same way: ``dx_pad[slab kk] += w[:, 0, kk] * dy``;
+    ``dw[c, 0, kk] = sum_{n, p} dy[n, c, p] x_pad[n, c, slab kk]``. The sums run in
+    another order than the reference's products: equal to rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        kernel = w.shape[2:]
+        out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
+        taps = w.reshape(w.shape[0], -1).T[..., None]  # (K, C, 1): offsets row-major
+        if all(s == 1 for s in stride):
+            grid = PaddedGrid(x.shape, kernel, padding, dilation)
+            source = grid.flat_input(x)  # (N, C, size)
+            reads = [(..., slice(off, off + grid.length)) for off in grid.offsets]
+            y = empty(x.shape[:2] + (grid.length,), x.dtype)
+        else:
+            grid, source = None, pad_spatial(x, padding)
+            reads = [index for _, index in window_slices(kernel, stride, dilation, out)]
+            y = empty(x.shape[:2] + out, x.dtype)
+            taps = taps.reshape(taps.shape[:2] + (1,) * len(out))
+        scratch = empty((chunk_rows(y),) + y.shape[1:], x.dtype)
+
+        def accumulate(i):  # one chunk of the batch
+            yi, tmp = y[i], scratch[: len(y[i])]
+            np.multiply(source[i][reads[0]], taps[0], out=yi)
+            for tap, index in zip(taps[1:], reads[1:]):
+                np.multiply(source[i][index], tap, out=tmp)
+                yi += tmp
+            if b is not None:
+                yi += b.reshape(taps.shape[1:])
+
+        for_each_chunk(accumulate, y)
+        ctx.save_for_backward(source, w)
+        ctx.x_shape, ctx.geometry, ctx.grid = x.shape, (kernel, stride, padding, dilation), grid
+        ctx.patches, ctx.groups = geometry, groups  # for the reference's graph of the gradient
+        return grid.crop(y) if grid else y
+
+    @staticmethod
+    def backward(ctx, grad):
+        source, w = ctx.saved_tensors
+        kernel, stride, padding, dilation = ctx.geometry
+        grid, c = ctx.grid, w.shape[0]
+        taps = w.reshape(c, -1).T[..., None]  # (K, C, 1)
+        if grid:
+            # dx_flat[j] = sum_kk w[kk] dy[j - off(kk)]: read dy with a margin of zeros, so
+            # that every pass writes its whole (aligned) output and reads a shifted run.
+            margin = grid.offsets[-1]
+            dy_wide = grid.uncrop(grad, margin)  # (N, C, margin + length + margin)
+            dy = dy_wide[:, :, margin : margin + grid.length]
+            reads = [(..., slice(off, off + grid.length)) for off in grid.offsets]
+            spreads = [(..., slice(margin - off, margin - off + grid.size)) for off in grid.offsets]
+        else:
+            dy = grad
+            reads = [index for _, index in window_slices(kernel, stride, dilation, grad.shape[2:])]
+            taps = taps.reshape(taps.shape[:2] + (1,) * (grad.ndim - 2))
+        dx = dw = db = None
+        if ctx.needs_input_grad[0] and grid:
+            d_source = empty(source.shape, grad.dtype)
+            scratch = empty((chunk_rows(d_source),) + d_source.shape[1:], grad.dtype)
+
+            def gather(i):  # one chunk of the batch
+                d, tmp = d_source[i], scratch[: len(d_source[i])]
+                np.multiply(dy_wide[i][spreads[0]], taps[0], out=d)
+                for tap, index in zip(taps[1:], spreads[1:]):
+                    np.multiply(dy_wide[i][index], tap, out=tmp)
+                    d += tmp
+
+            for_each_chunk(gather, d_source)
+            dx = grid.crop_input(d_source)
+        elif ctx.needs_input_grad[0]:
+            d_source = zeros(source.shape, grad.dtype)
+            scratch = empty((chunk_rows(dy),) + dy.shape[1:], grad.dtype)
+
+            def spread(i):  # one chunk of the batch
+                g, tmp = dy[i], scratch[: len(dy[i])]
+                for tap, index in zip(taps, reads):
+                    np.multiply(g, tap, out=tmp)
+                    d_source[i][index] += tmp
+
+            for_each_chunk(spread, dy)
+            dx = d_source[crop_index(ctx.x_shape[2:], padding)] if any(padding) else d_source
+        if ctx.needs_input_grad[1]:
+            dw = np.zeros((c, len(reads)), grad.dtype)  # (C, K), offsets row-major
+            axes = "xyz"[: dy.ndim - 2]
+            per_channel = f"nc{axes},nc{axes}->c"  # a sum over the batch and positions
+
+            def correlate(i):  # one chunk of the batch
+                for k, index in enumerate(reads):
+                    dw[:, k] += np.einsum(per_channel, dy[i], source[i][index])
+
+            for_each_chunk(correlate, dy)
+            dw = dw.reshape(w.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.reshape(grad.shape[0], c, -1).sum(axis=2).sum(axis=0)
+        return dx, dw, db, None, None, None, None
+
+
+class ShiftedConvolution:
+    """A stride-1 convolution on the CPU as one product per kernel offset, without im2col.
+
+    On the flattened padded input (:class:`PaddedGrid`) the elements that kernel offset
+    ``kk`` meets in all windows are one contiguous run, ``x_flat[:, :, off(kk) :][:L]``,
+    so ``y = b + sum_kk W[:, :, kk] @ run(kk)``: K products that read the input where it
+    lies, where the reference first copies it K times into im2col's matrix. Backward the
+    same way: ``dW[:, :, kk] = sum_n dy[n] @ run(kk)[n].T`` and ``dx_flat[j] = sum_kk
+    W[:, :, kk].T @ dy[j - off(kk)]`` (``dy`` read with a margin of zeros). One chunk of
+    the batch at a time, so a sample's input stays in cache across the K products. The
+    sums run in another order than the reference's: equal to rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation):
+        kernel = w.shape[2:]
+        grid = PaddedGrid(x.shape, kernel, padding, dilation)
+        source = grid.flat_input(x)  # (N, C, size)
+        taps = np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1))
+        y = empty((x.shape[0], w.shape[0], grid.length), x.dtype)
+        scratch = empty((chunk_rows(y),) + y.shape[1:], x.dtype)
+        runs = [slice(off, off + grid.length) for off in grid.offsets]
+
+        def accumulate(i):  # one chunk of the batch
+            yi, tmp = y[i], scratch[: len(y[i])]
+            np.matmul(taps[0], source[i][:, :, runs[0]], out=yi)
+            for tap, run in zip(taps[1:], runs[1:]):
+                np.matmul(tap, source[i][:, :, run], out=tmp)
+                yi += tmp
+            if b is not None:
+                yi += b[:, None]
+
+        for_each_chunk(accumulate, y)
+        ctx.save_for_backward(source, w)
+        ctx.x_shape, ctx.grid = x.shape, grid
+        ctx.geometry = (kernel, stride, padding, dilation)
+        ctx.patches = geometry  # for the reference's graph of the gradient
+        return grid.crop(y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        source, w = ctx.saved_tensors
+        grid = ctx.grid
+        taps = w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1)  # (K, C_out, C_in)
+        margin = grid.offsets[-1]
+        dy_wide = grid.uncrop(grad, margin)  # (N, C_out, margin + length + margin)
+        dy = dy_wide[:, :, margin : margin + grid.length]
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1))  # (K, C_in, C_out)
+            d_source = empty(source.shape, grad.dtype)
+            scratch = empty((chunk_rows(d_source),) + d_source.shape[1:], grad.dtype)
+            spreads = [slice(margin - off, margin - off + grid.size) for off in grid.offsets]
+
+            def gather(i):  # one chunk of the batch
+                d, tmp = d_source[i], scratch[: len(d_source[i])]
+                np.matmul(taps_t[0], dy_wide[i][:, :, spreads[0]], out=d)
+                for tap, run in zip(taps_t[1:], spreads[1:]):
+                    np.matmul(tap, dy_wide[i][:, :, run], out=tmp)
+                    d += tmp
+
+            for_each_chunk(gather, d_source)
+            dx = grid.crop_input(d_source)
+        if ctx.needs_input_grad[1]:
+            dw = np.zeros(taps.shape, grad.dtype)  # (K, C_out, C_in)
+            runs = [slice(off, off + grid.length) for off in grid.offsets]
+
+            def correlate(i):  # one chunk of the batch
+                for k, run in enumerate(runs):
+                    dw[k] += np.matmul(dy[i], source[i][:, :, run].transpose(0, 2, 1)).sum(axis=0)
+
+            for_each_chunk(correlate, dy)
+            dw = np.ascontiguousarray(dw.transpose(1, 2, 0)).reshape(w.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+        return dx, dw, db, None, None, None

@@ -59,7 +59,7 @@ class Convolution(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation):
-        ctx.fast = fast.conv.convolution(x)  # CPU: fast/conv.py, FoldedBiasConvolution
+        ctx.fast = fast.conv.convolution(x, w, stride)  # CPU: fast/conv.py
         if ctx.fast:
             return ctx.fast.forward(ctx, x, w, b, stride, padding, dilation)
         patches = fast.conv.patches(x, w.shape[2:]) or geometry  # GPU: CUDA im2col
@@ -156,6 +156,9 @@ class GroupedConvolution(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        ctx.fast = fast.conv.grouped_convolution(x, w, groups)  # CPU depthwise: fast/conv.py
+        if ctx.fast:
+            return ctx.fast.forward(ctx, x, w, b, stride, padding, dilation, groups)
         patches = fast.conv.patches(x, w.shape[2:]) or geometry  # GPU: CUDA im2col
         kernel = w.shape[2:]
         cols, out = patches.im2col(x, kernel, stride, padding, dilation)  # (N, C*K, L)
@@ -171,6 +174,8 @@ class GroupedConvolution(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fast and not ctx.create_graph:
+            return ctx.fast.backward(ctx, grad)
         if ctx.create_graph:  # cols depends on x: rebuilt as a node of the new graph
             x, w = ctx.inputs[:2]
             cols = Im2Col.run(x, ctx.patches, *ctx.geometry)
