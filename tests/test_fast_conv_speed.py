@@ -1,8 +1,8 @@
 """The convolution fast paths that skip im2col, against the reference (fast paths off).
 
 * ``DepthwiseConvolution``: one scaled slab per kernel offset (groups = channels);
-* ``ShiftedConvolution``: stride 1, one product per kernel offset on the flat padded
-  input.
+* ``ShiftedConvolution``: one product per kernel offset on the phases of the padded
+  input, flattened.
 
 Both change the order of the sums only, so they agree with the reference to rounding,
 forward and every gradient; a gradient of a gradient still runs the reference.
@@ -89,6 +89,12 @@ SHIFTED = [  # (input shape, output channels, kernel, geometry)
     ((2, 12, 5, 6), 4, (1, 1), dict()),
     ((2, 8, 5, 6, 7), 4, (3, 3, 3), dict(padding=1)),
     ((3, 10, 17), 2, (5,), dict(padding=2)),
+    ((2, 8, 9, 11), 3, (3, 3), dict(stride=2, padding=1)),
+    ((2, 8, 10, 12), 4, (4, 4), dict(stride=2, padding=1)),
+    ((2, 9, 11, 10), 2, (3, 2), dict(stride=(3, 2), padding=(1, 0), dilation=(1, 2))),
+    ((2, 8, 9, 9), 3, (1, 1), dict(stride=2)),
+    ((2, 8, 5, 8, 7), 2, (3, 3, 3), dict(stride=(1, 2, 2), padding=1)),
+    ((3, 10, 17), 2, (3,), dict(stride=3)),
 ]
 
 
@@ -100,7 +106,9 @@ def test_shifted_convolution_equals_the_reference(shape, c_out, kernel, geometry
     if bias:
         arrays.append(rng.standard_normal(c_out))
     with md.fast_paths(True):
-        chosen = fast_conv.convolution(arrays[0], arrays[1], (1,) * len(kernel))
+        stride = geometry.get("stride", 1)
+        stride = (stride,) * len(kernel) if isinstance(stride, int) else stride
+        chosen = fast_conv.convolution(arrays[0], arrays[1], stride)
     assert chosen is fast_conv.ShiftedConvolution
     conv = CONV[len(kernel)]
     _close(*run_both(lambda *t: conv(*t, **geometry), arrays), 1e-12)
@@ -111,7 +119,7 @@ def test_the_convolution_path_is_chosen_by_shape():
     small = np.zeros((2, 16, 32, 32), np.float32)
     with md.fast_paths(True):
         assert pick(small, np.zeros((32, 16, 3, 3)), (1, 1)) is fast_conv.ShiftedConvolution
-        assert pick(small, np.zeros((32, 16, 3, 3)), (2, 2)) is fast_conv.FoldedBiasConvolution
+        assert pick(small, np.zeros((32, 16, 3, 3)), (2, 2)) is fast_conv.ShiftedConvolution
         few = np.zeros((2, 3, 32, 32), np.float32)  # under 8 input channels
         assert pick(few, np.zeros((16, 3, 3, 3)), (1, 1)) is fast_conv.FoldedBiasConvolution
         big = np.zeros((2, 16, 48, 64), np.float32)  # 32 x 3072 outputs: 384 KB a sample
@@ -158,3 +166,39 @@ def test_a_gradient_of_the_gradient_matches_the_reference(make):
             gx2, gw2 = md.autograd.grad((gx * gx).sum(), [x, w])
             results.append([gx.numpy(), gx2.numpy(), gw2.numpy()])
     _close(*results, 1e-10)
+
+
+TRANSPOSED = [  # (input shape, output channels, kernel, geometry)
+    ((2, 6, 5, 6), 8, (4, 4), dict(stride=2, padding=1)),
+    ((2, 5, 5, 6), 9, (3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ((2, 4, 4, 5), 8, (3, 2), dict(stride=(3, 2), padding=(1, 0), dilation=(1, 2))),
+    ((2, 3, 6, 6), 8, (3, 3), dict(padding=1)),
+    ((1, 4, 3, 4, 4), 8, (2, 2, 2), dict(stride=2)),
+    ((2, 4, 9), 10, (5,), dict(stride=3, padding=2, output_padding=2)),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+@pytest.mark.parametrize("shape, c_out, kernel, geometry", TRANSPOSED, ids=str)
+def test_shifted_transposed_convolution_equals_the_reference(shape, c_out, kernel, geometry, bias):
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(shape), rng.standard_normal((shape[1], c_out) + kernel)]
+    if bias:
+        arrays.append(rng.standard_normal(c_out))
+    n = len(kernel)
+    full = {k: (v,) * n if isinstance(v, int) else v for k, v in geometry.items()}
+    stride, padding = full.get("stride", (1,) * n), full.get("padding", (0,) * n)
+    output_padding, dilation = full.get("output_padding", (0,) * n), full.get("dilation", (1,) * n)
+    with md.fast_paths(True):
+        chosen = fast_conv.transposed_convolution(
+            arrays[0], arrays[1], stride, padding, output_padding, dilation
+        )
+    assert chosen is fast_conv.ShiftedTransposedConvolution
+    conv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[n]
+    _close(*run_both(lambda *t: conv(*t, **geometry), arrays), 1e-12)
+
+
+def test_a_transposed_convolution_with_a_large_output_padding_takes_the_reference():
+    x, w = np.zeros((1, 2, 4, 4)), np.zeros((2, 8, 3, 3))
+    args = ((2, 2), (1, 1), (2, 2), (3, 3))  # output_padding 2 >= stride 2 (dilation 3)
+    assert fast_conv.transposed_convolution(x, w, *args) is None

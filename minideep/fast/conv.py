@@ -33,15 +33,15 @@ from .switch import enabled
 def convolution(x, w, stride: tuple):
     """The fast path of ``ops.conv.Convolution`` for ``x`` and ``w``, or None.
 
-    Stride 1 with at least 8 input channels and a sample's output small enough to stay
-    in cache (256 KB) runs :class:`ShiftedConvolution`; every other CPU float case
+    At least 8 input channels and a sample's output small enough to stay in cache
+    (256 KB) run :class:`ShiftedConvolution`; every other CPU float case
     :class:`FoldedBiasConvolution` (measured in ``benchmarks/results/fast_paths.md``).
     """
     if not (enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f"):
         return None
-    if all(s == 1 for s in stride) and x.shape[1] >= 8:
-        length = math.prod(x.shape[2:])  # about a sample's output positions
-        if w.shape[0] * length * x.itemsize <= 1 << 18:
+    if x.shape[1] >= 8:
+        positions = math.prod(x.shape[2:]) // math.prod(stride)  # about a sample's outputs
+        if w.shape[0] * positions * x.itemsize <= 1 << 18:
             return ShiftedConvolution
     return FoldedBiasConvolution
 
@@ -362,79 +362,271 @@ class DepthwiseConvolution:
         return dx, dw, db, None, None, None, None
 
 
-class ShiftedConvolution:
-    """A stride-1 convolution on the CPU as one product per kernel offset, without im2col.
+class PhaseGrid:
+    """Where each kernel offset's inputs lie, as contiguous runs, for any stride.
 
-    On the flattened padded input (:class:`PaddedGrid`) the elements that kernel offset
-    ``kk`` meets in all windows are one contiguous run, ``x_flat[:, :, off(kk) :][:L]``,
-    so ``y = b + sum_kk W[:, :, kk] @ run(kk)``: K products that read the input where it
-    lies, where the reference first copies it K times into im2col's matrix. Backward the
-    same way: ``dW[:, :, kk] = sum_n dy[n] @ run(kk)[n].T`` and ``dx_flat[j] = sum_kk
-    W[:, :, kk].T @ dy[j - off(kk)]`` (``dy`` read with a margin of zeros). One chunk of
-    the batch at a time, so a sample's input stays in cache across the K products. The
-    sums run in another order than the reference's: equal to rounding.
+    Split the padded input ``x_pad (N, C, *P)`` into its ``prod(stride)`` *phases*:
+    phase ``r`` holds ``x_pad[..., r_0::s_0, r_1::s_1, ...]`` (each ``Q_i = ceil(P_i /
+    s_i)`` long, zeros past the end). Output position ``p`` and kernel offset ``kk``
+    read ``x_pad[p * s + kk * d]``, which is element ``p + q`` of phase ``r``, with ``q, r
+    = divmod(kk * d, s)`` per axis. So, on one phase flattened (as in
+    :class:`PaddedGrid`), the elements an offset sees in all windows form one contiguous
+    run ``phase_flat[r][off(q) :][:length]``: ``length = out_0 * prod(Q[1:])``
+    positions, the extra ones (``p_i >= out_i`` for ``i > 0``) cropped at the end. For
+    stride 1 there is one phase, the padded input itself.
+    """
+
+    def __init__(self, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation):
+        self.batch, self.channels, *spatial = x_shape
+        self.spatial, self.stride, self.padding = tuple(spatial), stride, padding
+        self.padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
+        self.out = output_shape(self.spatial, kernel, stride, padding, dilation)
+        self.phase_shape = tuple(-(-n // s) for n, s in zip(self.padded, stride))  # Q
+        self.residues = list(itertools.product(*(range(s) for s in stride)))
+        steps = [1]
+        for n in self.phase_shape[:0:-1]:
+            steps.insert(0, steps[0] * n)
+        self.length = self.out[0] * steps[0]
+        self.taps = []  # per kernel offset (row-major): (phase number, flat offset)
+        for kk in itertools.product(*(range(k) for k in kernel)):
+            q, r = zip(*(divmod(k * d, s) for k, d, s in zip(kk, dilation, stride)))
+            self.taps.append((self.residues.index(r), sum(a * b for a, b in zip(q, steps))))
+        self.margin = max(off for _, off in self.taps)
+        # flat length of a phase: the whole phase, and every run stays inside
+        self.size = max(self.margin + self.length, math.prod(self.phase_shape))
+
+    def _phase(self, r):
+        """The index of phase ``r`` in the padded input, and its true shape there."""
+        index = (slice(None), slice(None)) + tuple(
+            slice(a, None, s) for a, s in zip(r, self.stride)
+        )
+        shape = tuple(-(-(n - a) // s) for n, a, s in zip(self.padded, r, self.stride))
+        return index, shape
+
+    def phases(self, x):
+        """``x (N, C, *S) -> (N, phases, C, size)``: every phase of the padded input, flat."""
+        flat = zeros((x.shape[0], len(self.residues), x.shape[1], self.size), x.dtype)
+        q_total = math.prod(self.phase_shape)
+        x_pad = pad_spatial(x, self.padding)
+        for j, r in enumerate(self.residues):
+            index, shape = self._phase(r)
+            body = flat[:, j, :, :q_total].reshape(x.shape[:2] + self.phase_shape)
+            body[(slice(None), slice(None)) + tuple(slice(0, n) for n in shape)] = x_pad[index]
+        return flat
+
+    def unphase(self, d_flat):
+        """The adjoint of :meth:`phases`: ``(N, phases, C, size) -> (N, C, *S)``."""
+        n, _, c, _ = d_flat.shape
+        q_total = math.prod(self.phase_shape)
+        dx_pad = empty((n, c) + self.padded, d_flat.dtype)
+        for j, r in enumerate(self.residues):
+            index, shape = self._phase(r)
+            body = d_flat[:, j, :, :q_total].reshape((n, c) + self.phase_shape)
+            dx_pad[index] = body[(slice(None), slice(None)) + tuple(slice(0, m) for m in shape)]
+        return dx_pad[crop_index(self.spatial, self.padding)] if any(self.padding) else dx_pad
+
+    def crop(self, y):
+        """``y (N, C, length)`` on the grid -> ``(N, C, *out)``."""
+        on_grid = y.reshape(y.shape[:2] + self.out[:1] + self.phase_shape[1:])
+        return on_grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)]
+
+    def uncrop(self, grad):
+        """``grad (N, C, *out)`` on the grid, ``margin`` zeros before it and zeros after:
+        ``(N, C, margin + size)``, zero off the output positions."""
+        m = self.margin
+        wide = empty(grad.shape[:2] + (m + self.size,), grad.dtype)
+        on_grid = wide[:, :, m : m + self.length].reshape(
+            grad.shape[:2] + self.out[:1] + self.phase_shape[1:]
+        )
+        valid = (slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)
+
+        def fill(i):  # one chunk of the batch
+            wide[i][:, :, :m] = 0
+            wide[i][:, :, m + self.length :] = 0
+            for axis, (o, n) in enumerate(zip(self.out[1:], self.phase_shape[1:]), start=3):
+                if o < n:
+                    on_grid[i][(slice(None),) * axis + (slice(o, None),)] = 0
+            on_grid[i][valid] = grad[i]
+
+        for_each_chunk(fill, wide)
+        return wide
+
+    # The three products of a convolution, each one product per kernel offset and
+    # sample. ``taps[k]`` is the weight of offset k, ``(C_out, C_in)``.
+
+    def correlate(self, source, taps, bias=None):
+        """``y = b + sum_kk taps[kk] @ run(kk)``: ``source (N, phases, C_in, size) ->
+        (N, C_out, *out)`` (a convolution's forward)."""
+        y = empty((source.shape[0], taps.shape[1], self.length), source.dtype)
+        scratch = empty((chunk_rows(y),) + y.shape[1:], source.dtype)
+        runs = [(j, slice(off, off + self.length)) for j, off in self.taps]
+
+        def accumulate(i):  # one chunk of the batch
+            yi, tmp = y[i], scratch[: len(y[i])]
+            (j, run), rest = runs[0], runs[1:]
+            np.matmul(taps[0], source[i][:, j, :, run], out=yi)
+            for tap, (j, run) in zip(taps[1:], rest):
+                np.matmul(tap, source[i][:, j, :, run], out=tmp)
+                yi += tmp
+            if bias is not None:
+                yi += bias[:, None]
+
+        for_each_chunk(accumulate, y)
+        return self.crop(y)
+
+    def spread(self, dy_wide, taps):
+        """The adjoint of :meth:`correlate` in its source: ``d_source[r][j] = sum_{kk in
+        phase r} taps[kk].T @ dy[j - off(kk)]``, ``-> (N, C_in, *S)`` (a convolution's
+        input gradient, a transposed convolution's forward)."""
+        n = dy_wide.shape[0]
+        taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1))  # (K, C_in, C_out)
+        d_source = empty((n, len(self.residues), taps.shape[2], self.size), dy_wide.dtype)
+        scratch = empty((chunk_rows(d_source),) + d_source.shape[2:], dy_wide.dtype)
+        m = self.margin
+        by_phase = [
+            [k for k, (j, _) in enumerate(self.taps) if j == p] for p in range(len(self.residues))
+        ]
+
+        def gather(i):  # one chunk of the batch
+            tmp = scratch[: len(d_source[i])]
+            for p, offsets in enumerate(by_phase):
+                d = d_source[i][:, p]
+                if not offsets:
+                    d.fill(0)
+                    continue
+                for count, k in enumerate(offsets):
+                    off = self.taps[k][1]
+                    read = dy_wide[i][:, :, m - off : m - off + self.size]
+                    np.matmul(taps_t[k], read, out=d if count == 0 else tmp)
+                    if count:
+                        d += tmp
+
+        for_each_chunk(gather, d_source)
+        return self.unphase(d_source)
+
+    def weight_grad(self, source, dy):
+        """``dW[kk] = sum_n dy[n] @ run(kk)[n].T``: ``(K, C_out, C_in)``."""
+        dw = np.zeros((len(self.taps), dy.shape[1], source.shape[2]), dy.dtype)
+        runs = [(j, slice(off, off + self.length)) for j, off in self.taps]
+
+        def accumulate(i):  # one chunk of the batch
+            for k, (j, run) in enumerate(runs):
+                dw[k] += np.matmul(dy[i], source[i][:, j, :, run].transpose(0, 2, 1)).sum(axis=0)
+
+        for_each_chunk(accumulate, dy)
+        return dw
+
+
+def _taps(w):
+    """``w (C_out, C_in, *kernel) -> (K, C_out, C_in)``: the weight of each offset."""
+    return np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1))
+
+
+def _untaps(dw, shape):
+    """The inverse of :func:`_taps`."""
+    return np.ascontiguousarray(dw.transpose(1, 2, 0)).reshape(shape)
+
+
+class ShiftedConvolution:
+    """A convolution on the CPU as one product per kernel offset, without im2col.
+
+    On the phases of the padded input (:class:`PhaseGrid`), the elements that kernel
+    offset ``kk`` meets in all windows are one contiguous run, so ``y = b + sum_kk
+    W[:, :, kk] @ run(kk)``: K products that read the input where it lies, where the
+    reference first copies it K times into im2col's matrix. Backward the same way:
+    ``dW[:, :, kk] = sum_n dy[n] @ run(kk)[n].T``, and the input gradient adds
+    ``W[:, :, kk].T @ dy`` back along each run, written as reads of ``dy`` shifted the
+    other way so that every product writes whole rows. One chunk of the batch at a
+    time, so a sample's input stays in cache across the K products. The sums run in
+    another order than the reference's: equal to rounding.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation):
         kernel = w.shape[2:]
-        grid = PaddedGrid(x.shape, kernel, padding, dilation)
-        source = grid.flat_input(x)  # (N, C, size)
-        taps = np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1))
-        y = empty((x.shape[0], w.shape[0], grid.length), x.dtype)
-        scratch = empty((chunk_rows(y),) + y.shape[1:], x.dtype)
-        runs = [slice(off, off + grid.length) for off in grid.offsets]
-
-        def accumulate(i):  # one chunk of the batch
-            yi, tmp = y[i], scratch[: len(y[i])]
-            np.matmul(taps[0], source[i][:, :, runs[0]], out=yi)
-            for tap, run in zip(taps[1:], runs[1:]):
-                np.matmul(tap, source[i][:, :, run], out=tmp)
-                yi += tmp
-            if b is not None:
-                yi += b[:, None]
-
-        for_each_chunk(accumulate, y)
+        grid = PhaseGrid(x.shape, kernel, stride, padding, dilation)
+        source = grid.phases(x)
+        y = grid.correlate(source, _taps(w), b)
         ctx.save_for_backward(source, w)
         ctx.x_shape, ctx.grid = x.shape, grid
         ctx.geometry = (kernel, stride, padding, dilation)
         ctx.patches = geometry  # for the reference's graph of the gradient
-        return grid.crop(y)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
         source, w = ctx.saved_tensors
         grid = ctx.grid
-        taps = w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1)  # (K, C_out, C_in)
-        margin = grid.offsets[-1]
-        dy_wide = grid.uncrop(grad, margin)  # (N, C_out, margin + length + margin)
-        dy = dy_wide[:, :, margin : margin + grid.length]
+        dy_wide = grid.uncrop(grad)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1))  # (K, C_in, C_out)
-            d_source = empty(source.shape, grad.dtype)
-            scratch = empty((chunk_rows(d_source),) + d_source.shape[1:], grad.dtype)
-            spreads = [slice(margin - off, margin - off + grid.size) for off in grid.offsets]
-
-            def gather(i):  # one chunk of the batch
-                d, tmp = d_source[i], scratch[: len(d_source[i])]
-                np.matmul(taps_t[0], dy_wide[i][:, :, spreads[0]], out=d)
-                for tap, run in zip(taps_t[1:], spreads[1:]):
-                    np.matmul(tap, dy_wide[i][:, :, run], out=tmp)
-                    d += tmp
-
-            for_each_chunk(gather, d_source)
-            dx = grid.crop_input(d_source)
+            dx = grid.spread(dy_wide, _taps(w))
         if ctx.needs_input_grad[1]:
-            dw = np.zeros(taps.shape, grad.dtype)  # (K, C_out, C_in)
-            runs = [slice(off, off + grid.length) for off in grid.offsets]
-
-            def correlate(i):  # one chunk of the batch
-                for k, run in enumerate(runs):
-                    dw[k] += np.matmul(dy[i], source[i][:, :, run].transpose(0, 2, 1)).sum(axis=0)
-
-            for_each_chunk(correlate, dy)
-            dw = np.ascontiguousarray(dw.transpose(1, 2, 0)).reshape(w.shape)
+            m = grid.margin
+            dw = _untaps(grid.weight_grad(source, dy_wide[:, :, m : m + grid.length]), w.shape)
         if ctx.needs_input_grad[2]:
             db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
         return dx, dw, db, None, None, None
+
+
+def transposed_convolution(x, w, stride: tuple, padding: tuple, output_padding, dilation):
+    """The fast path of ``ops.conv.TransposedConvolution``, or None for the reference.
+
+    :class:`ShiftedTransposedConvolution` on the CPU, under the rule of
+    :func:`convolution` read for the convolution it is the adjoint of (at least 8 of its
+    outputs' channels, a sample's input in 256 KB).
+    """
+    if not (enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+        return None
+    if any(op >= s for op, s in zip(output_padding, stride)):
+        return None  # (then the adjoint convolution's output is not x's shape)
+    if w.shape[1] >= 8 and w.shape[0] * math.prod(x.shape[2:]) * x.itemsize <= 1 << 18:
+        return ShiftedTransposedConvolution
+    return None
+
+
+class ShiftedTransposedConvolution:
+    """A transposed convolution on the CPU through :class:`PhaseGrid`, without col2im.
+
+    It is the adjoint of a convolution with the same weight (``(C_in, C_out, *k)`` read as
+    that convolution's ``(C_out, C_in, *k)``), whose input has this one's output shape.
+    So its forward is that convolution's input gradient (:meth:`PhaseGrid.spread`), its
+    input gradient that convolution's forward (:meth:`PhaseGrid.correlate`) and its weight
+    gradient that convolution's, with the roles of input and output gradient swapped.
+    Equal to the reference to rounding.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
+        kernel = w.shape[2:]
+        out = tuple(
+            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for n, k, s, p, op, d in zip(
+                x.shape[2:], kernel, stride, padding, output_padding, dilation
+            )
+        )
+        grid = PhaseGrid((x.shape[0], w.shape[1]) + out, kernel, stride, padding, dilation)
+        x_wide = grid.uncrop(x)  # x on the adjoint convolution's output grid
+        y = grid.spread(x_wide, _taps(w))
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * len(out))
+        ctx.save_for_backward(x_wide, w)
+        ctx.x_shape, ctx.grid = x.shape, grid
+        ctx.geometry = (kernel, stride, padding, dilation)
+        ctx.patches = geometry  # for the reference's graph of the gradient
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_wide, w = ctx.saved_tensors
+        grid = ctx.grid
+        source = grid.phases(grad)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = grid.correlate(source, _taps(w))
+        if ctx.needs_input_grad[1]:
+            m = grid.margin
+            dw = _untaps(grid.weight_grad(source, x_wide[:, :, m : m + grid.length]), w.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+        return dx, dw, db, None, None, None, None

@@ -106,6 +106,12 @@ class TransposedConvolution(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
+        fast_path = fast.conv.transposed_convolution(
+            x, w, stride, padding, output_padding, dilation
+        )
+        ctx.fast = fast_path  # CPU: fast/conv.py
+        if ctx.fast:
+            return ctx.fast.forward(ctx, x, w, b, stride, padding, output_padding, dilation)
         kernel = w.shape[2:]
         out = tuple(
             (n - 1) * s - 2 * p + d * (k - 1) + op + 1
@@ -127,6 +133,8 @@ class TransposedConvolution(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fast and not ctx.create_graph:
+            return ctx.fast.backward(ctx, grad)
         if ctx.create_graph:
             x, w = ctx.inputs[:2]
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
