@@ -41,6 +41,14 @@ def _specs():
         m = nn.LSTM(64, 128, batch_first=True)
         return lambda x: m(x)[0]
 
+    def encoder_layer(nn):
+        return nn.TransformerEncoderLayer(
+            128, 4, dim_feedforward=256, dropout=0.0, batch_first=True
+        )
+
+    def nearest(lib, x):
+        return lib.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
     def gru(nn):
         m = nn.GRU(64, 128, batch_first=True)
         return lambda x: m(x)[0]
@@ -68,9 +76,16 @@ def _specs():
             module(lambda nn: nn.Conv3d(3, 8, 3, padding=1)),
             [(8, 3, 8, 32, 32)],
         ),
+        ("Conv2d 32->8 k1", module(lambda nn: nn.Conv2d(32, 8, 1)), [(B, 32, H, W)]),
+        (
+            "Conv3d 8->16 k3 s2 p1",
+            module(lambda nn: nn.Conv3d(8, 16, 3, stride=2, padding=1)),
+            [(8, 8, 8, 32, 32)],
+        ),
         ("Conv1d 64->64 k3 p1", module(lambda nn: nn.Conv1d(64, 64, 3, padding=1)), [(B, 64, 128)]),
         ("MaxPool2d 2", module(lambda nn: nn.MaxPool2d(2)), [(B, 16, H, W)]),
         ("MaxPool2d 3 s2 p1", module(lambda nn: nn.MaxPool2d(3, 2, 1)), [(B, 16, H, W)]),
+        ("MaxPool3d 2", module(lambda nn: nn.MaxPool3d(2)), [(8, 16, 8, 32, 32)]),
         ("AvgPool2d 2", module(lambda nn: nn.AvgPool2d(2)), [(B, 16, H, W)]),
         ("AdaptiveAvgPool2d 1", module(lambda nn: nn.AdaptiveAvgPool2d(1)), [(B, 32, 24, 32)]),
         ("BatchNorm2d (training)", module(lambda nn: nn.BatchNorm2d(16)), [(B, 16, H, W)]),
@@ -78,12 +93,15 @@ def _specs():
         ("GroupNorm 4 groups", module(lambda nn: nn.GroupNorm(4, 16)), [(B, 16, H, W)]),
         ("ReLU", module(lambda nn: nn.ReLU()), [(B, 16, H, W)]),
         ("GELU", module(lambda nn: nn.GELU()), [(B, 16, H, W)]),
+        ("Sigmoid", module(lambda nn: nn.Sigmoid()), [(B, 16, H, W)]),
         ("Linear 512->128", module(lambda nn: nn.Linear(512, 128)), [(256, 512)]),
         ("LSTM 64->128, 16 steps", module(lstm), [(B, 16, 64)]),
         ("GRU 64->128, 16 steps", module(gru), [(B, 16, 64)]),
         ("MultiheadAttention 128, 4 heads", module(mha), [(B, 64, 128)]),
+        ("TransformerEncoderLayer 128, 4 heads", module(encoder_layer), [(B, 64, 128)]),
         ("scaled_dot_product_attention", fn(sdpa), [(B, 4, 64, 32)] * 3),
         ("interpolate bilinear x2", fn(interp), [(B, 16, H // 2, W // 2)]),
+        ("interpolate nearest x2", fn(nearest), [(B, 16, H // 2, W // 2)]),
         ("grid_sample bilinear", fn(sample), [(B, 16, H, W), (B, H, W, 2)]),
     ]
 
