@@ -44,15 +44,21 @@ class LeakyReLU(Function):
 
     @staticmethod
     def forward(ctx, a, slope):
+        ctx.slope = slope
+        if fast.activation.leaky_relu_applies(a, slope):  # no where: fast/activation.py
+            out, positive = fast.activation.leaky_relu_forward(a, slope)
+            ctx.save_for_backward(positive)
+            return out
         xp = get_array_module(a)
         positive = a > 0
         ctx.save_for_backward(positive)
-        ctx.slope = slope
         return xp.where(positive, a, a * slope)
 
     @staticmethod
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors
+        if fast.activation.leaky_relu_applies(grad, ctx.slope):
+            return fast.activation.leaky_relu_backward(grad, positive, ctx.slope), None
         return get_array_module(grad).where(positive, grad, grad * ctx.slope), None
 
 
@@ -68,6 +74,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        if fast.activation.tanh_applies(grad, out):  # in place, in pieces: fast/activation.py
+            return fast.activation.tanh_backward(grad, out)
         return grad * (1 - out * out)
 
 
@@ -83,13 +91,18 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = stable_sigmoid(a)
+        if fast.activation.applies(a):  # 1 / (1 + exp(-a)) in pieces: fast/activation.py
+            out = fast.activation.sigmoid_forward(a)
+        else:
+            out = stable_sigmoid(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        if fast.activation.applies(grad, out):
+            return fast.activation.sigmoid_backward(grad, out)
         return grad * out * (1 - out)
 
 
@@ -140,8 +153,19 @@ class LogSoftmax(Function):
 # The error function, and the smooth activations of transformers
 
 
-_SERIES_TERMS = 36  # enough for |x| < 2.5 to reach float64 rounding (checked in the tests)
-_FRACTION_DEPTH = 30  # the same for the continued fraction at |x| >= 2.5
+def _series_coefficients(bound):
+    """The coefficients 2^n / (1 * 3 * ... * (2n + 1)) of the series in :func:`erf_array`,
+    as many as |x| < ``bound`` needs: up to the first term below 2^-55 (the sum is >= 1)."""
+    coefficients = [1.0]
+    while coefficients[-1] * bound ** (2 * len(coefficients) - 2) >= 2.0**-55:
+        coefficients.append(coefficients[-1] * 2 / (2 * len(coefficients) + 1))
+    return coefficients
+
+
+# The series runs on bands of |x|, each with the terms its upper end needs (13 below 0.5,
+# 40 below 2.5: checked against math.erf in the tests); the continued fraction beyond.
+_SERIES_BANDS = tuple((bound, _series_coefficients(bound)) for bound in (0.5, 1, 1.5, 2, 2.5))
+_FRACTION_DEPTH = 30  # enough for |x| >= 2.5 to reach float64 rounding
 
 
 def erf_array(x):
@@ -151,8 +175,9 @@ def erf_array(x):
 
         erf(x) = 2/sqrt(pi) x exp(-x^2) sum_n (2 x^2)^n / (1 * 3 * ... * (2n + 1)),
 
-    summed by Horner's rule from the last term. In the tails, erf(x) = 1 - erfc(x) with
-    Laplace's continued fraction
+    summed by Horner's rule in x^2 from the last term, with fewer terms the nearer to 0
+    (:data:`_SERIES_BANDS`). In the tails, erf(x) = 1 - erfc(x) with Laplace's continued
+    fraction
 
         erfc(x) = exp(-x^2) / sqrt(pi) * 1 / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))),
 
@@ -162,15 +187,19 @@ def erf_array(x):
     xp = get_array_module(x)
     a = xp.abs(x)
     out = xp.zeros_like(a)
-    near = a < 2.5
-    if near.any():
-        s = a[near]
-        t = s * s
-        series = xp.ones_like(s)
-        for n in range(_SERIES_TERMS, 0, -1):
-            series = 1 + series * (2 * t / (2 * n + 1))
-        out[near] = (2 / math.sqrt(math.pi)) * s * xp.exp(-t) * series
-    far = ~near
+    lower = 0.0
+    for bound, coefficients in _SERIES_BANDS:
+        band = (a >= lower) & (a < bound)
+        lower = bound
+        if band.any():
+            s = a[band]
+            t = s * s
+            series = xp.full_like(s, coefficients[-1])
+            for c in reversed(coefficients[:-1]):
+                series *= t
+                series += c
+            out[band] = (2 / math.sqrt(math.pi)) * s * xp.exp(-t) * series
+    far = ~(a < lower)  # (NaN too)
     if far.any():
         s = a[far]
         fraction = s
@@ -209,9 +238,12 @@ class GELU(Function):
 
     @staticmethod
     def forward(ctx, x, approximate):
+        ctx.approximate = approximate
+        ctx.fast = fast.activation.gelu(x, approximate)  # Phi in float32: fast/activation.py
+        if ctx.fast:
+            return ctx.fast.forward(ctx, x)
         xp = get_array_module(x)
         ctx.save_for_backward(x)
-        ctx.approximate = approximate
         if approximate == "tanh":
             c, k = _GELU_TANH
             return 0.5 * x * (1 + xp.tanh(c * (x + k * x * x * x)))
@@ -219,7 +251,9 @@ class GELU(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
+        if ctx.fast and not ctx.create_graph:
+            return ctx.fast.backward(ctx, grad)
+        x = ctx.saved_tensors[0]  # (the fast path also saves Phi(x) or tanh(u))
         xp = get_array_module(x)
         if ctx.approximate == "tanh":
             c, k = _GELU_TANH
@@ -235,6 +269,10 @@ class SiLU(Function):
 
     @staticmethod
     def forward(ctx, x):
+        if fast.activation.applies(x):  # 1 / (1 + exp(-x)) in pieces: fast/activation.py
+            out, s = fast.activation.silu_forward(x)
+            ctx.save_for_backward(x, s)
+            return out
         s = stable_sigmoid(x)
         ctx.save_for_backward(x, s)
         return x * s
@@ -242,6 +280,8 @@ class SiLU(Function):
     @staticmethod
     def backward(ctx, grad):
         x, s = ctx.saved_tensors
+        if fast.activation.applies(grad, x, s):
+            return fast.activation.silu_backward(grad, x, s)
         if ctx.create_graph:  # s depends on x: recompute it on the graph
             s = stable_sigmoid(x)
         return grad * s * (1 + x * (1 - s))
@@ -257,16 +297,22 @@ class Softplus(Function):
 
     @staticmethod
     def forward(ctx, x, beta, threshold):
+        ctx.beta = beta
+        if fast.activation.softplus_applies(x, beta):  # in place, in pieces: fast/activation.py
+            out, linear, e = fast.activation.softplus_forward(x, beta, threshold)
+            ctx.save_for_backward(x, linear, e)  # e = exp(-|beta x|), for sigmoid(beta x)
+            return out
         xp = get_array_module(x)
         z = x * beta
         linear = z > threshold
         ctx.save_for_backward(x, linear)
-        ctx.beta = beta
         return xp.where(linear, x, (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta)
 
     @staticmethod
     def backward(ctx, grad):
-        x, linear = ctx.saved_tensors
+        x, linear, *e = ctx.saved_tensors
+        if e and fast.activation.applies(grad, x):
+            return fast.activation.softplus_backward(grad, x, linear, e[0], ctx.beta), None, None
         xp = get_array_module(grad)
         return xp.where(linear, grad, grad * stable_sigmoid(x * ctx.beta)), None, None
 
@@ -276,16 +322,21 @@ class ELU(Function):
 
     @staticmethod
     def forward(ctx, x, alpha):
-        xp = get_array_module(x)
-        positive = x > 0
-        out = xp.where(positive, x, alpha * xp.expm1(xp.minimum(x, 0)))
-        ctx.save_for_backward(out, positive)
         ctx.alpha = alpha
+        if fast.activation.elu_applies(x, alpha):  # no where: fast/activation.py
+            out, positive = fast.activation.elu_forward(x, alpha)
+        else:
+            xp = get_array_module(x)
+            positive = x > 0
+            out = xp.where(positive, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        ctx.save_for_backward(out, positive)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         out, positive = ctx.saved_tensors
+        if fast.activation.elu_applies(grad, ctx.alpha, out):
+            return fast.activation.elu_backward(grad, out, positive, ctx.alpha), None
         xp = get_array_module(grad)
         return xp.where(positive, grad, grad * (out + ctx.alpha)), None
 
