@@ -84,7 +84,8 @@ class MultiheadAttention(Module):
         e = self.embed_dim
         rows = slice(which * e, (which + 1) * e)
         bias = self.in_proj_bias[rows] if self.in_proj_bias is not None else None
-        return F.linear(x, self.in_proj_weight[rows], bias)
+        a, b, _ = x.shape  # one 2-d product over all (T * N) rows
+        return F.linear(x.reshape(a * b, e), self.in_proj_weight[rows], bias).reshape(a, b, e)
 
     def _split_heads(self, x: Tensor, batch_first: bool) -> Tensor:
         """(T, N, E), or (N, T, E) when ``batch_first`` -> (N, heads, T, head_dim)."""
@@ -165,9 +166,11 @@ class MultiheadAttention(Module):
             weights = F.dropout(weights, self.dropout)
         heads = weights @ v  # (N, heads, L, head_dim): back to (N, L, E) or (L, N, E)
         if batch_first:
-            out = self.out_proj(heads.permute(0, 2, 1, 3).reshape(n, length, e))
+            out = self.out_proj(heads.permute(0, 2, 1, 3).reshape(n * length, e))
+            out = out.reshape(n, length, e)
         else:
-            out = self.out_proj(heads.permute(2, 0, 1, 3).reshape(length, n, e))
+            out = self.out_proj(heads.permute(2, 0, 1, 3).reshape(length * n, e))
+            out = out.reshape(length, n, e)
         if not batched:
             out = out.squeeze(1)
         if not need_weights:

@@ -6,13 +6,15 @@ Q: (..., L, d) queries, K: (..., S, d) keys, V: (..., S, d_v) values, M: (L, S) 
 broadcast against (..., L, S) an additive mask (0 where a key takes part, -inf where it
 does not). Each query's row of weights is a probability distribution over the keys.
 Being a composition (two matrix products, a scale, a softmax), it is differentiable to
-any order without a backward of its own.
+any order without a backward of its own. (On the CPU the weights are one Function,
+``fast/attention.py``; a gradient of its gradient is this composition's.)
 """
 
 from __future__ import annotations
 
 import math
 
+from .. import fast
 from ..tensor import Tensor
 from .activation import softmax
 from .dropout import dropout
@@ -47,6 +49,10 @@ def attention_weights(
     """
     if scale is None:
         scale = 1 / math.sqrt(query.shape[-1])
+    mask_data = getattr(mask, "data", mask)
+    one_function = fast.attention.attention_weights(query.data, key.data, mask_data)
+    if one_function:  # the whole softmax of the scores, in place: fast/attention.py
+        return one_function.apply(query, key, mask, scale)
     scores = (query * scale) @ key.swapaxes(-1, -2)
     if mask is None:
         return softmax(scores, -1)
