@@ -9,8 +9,9 @@ and its backward 9 strided adds, never a Python loop over windows and never
 
 Ties in max pooling follow PyTorch: the gradient goes to the first maximal element of
 the window in row-major order (offsets are visited in that order and only a strictly
-larger value replaces the current maximum). The fast paths of max pooling (windows
-that tile the input, on the CPU; a CUDA kernel on the GPU) are in ``fast/pool.py``.
+larger value replaces the current maximum). The fast paths (max pooling on contiguous
+copies of the slabs on the CPU, a CUDA kernel on the GPU; global average pooling as a
+mean over each plane) are in ``fast/pool.py``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class MaxPool(Function):
     def forward(ctx, x, kernel, stride, padding, dilation):
         out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
         ctx.x_shape, ctx.geometry = x.shape, (kernel, stride, padding, dilation)
-        ctx.fast = fast.pool.max_pool(x, kernel, stride, padding, dilation)  # fast/pool.py
+        # CPU: the same steps on contiguous copies of each slab; GPU: a kernel (fast/pool.py)
+        ctx.fast = fast.pool.max_pool(x, kernel, stride, padding, dilation)
         if ctx.fast:
             return ctx.fast.forward(ctx, x, kernel, stride, padding, dilation, out)
         best, argbest = first_maxima(x, kernel, stride, padding, dilation, out)
@@ -222,10 +224,16 @@ class AdaptiveAvgPool(Function):
         xp = get_array_module(x)
         mats = [_bin_matrix(xp, n, o, x.dtype) for n, o in zip(x.shape[2:], out)]
         ctx.save_for_backward(*mats)
+        ctx.x_shape = x.shape
+        ctx.fast = fast.pool.global_average(x, out)  # CPU: a mean over each plane (fast/pool.py)
+        if ctx.fast:
+            return fast.pool.mean_over_planes(x)
         return _along_axes(xp, x, mats)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fast and not ctx.create_graph:
+            return fast.pool.spread_over_planes(grad, ctx.x_shape), None
         xp = get_array_module(grad)
         return _along_axes(xp, grad, [a.T for a in ctx.saved_tensors]), None
 
