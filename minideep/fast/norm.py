@@ -1,10 +1,12 @@
-"""Fast path of LayerNorm on the CPU (reference: ``ops/norm.py``, ``LayerNorm``).
+"""Fast paths of the normalisations on the CPU (reference: ``ops/norm.py``: ``LayerNorm``,
+``BatchNorm``, ``GroupNorm``).
 
-The reference writes a new array for every operator: about a dozen passes over the
-activations forward and backward. :class:`RowLayerNorm` views x as rows of the n
-normalised values, takes each row's sums of products with ``einsum`` (no temporary), and
-writes the elementwise steps into their output in place. Same formulas; the sums run in
-another order, so the results differ by rounding. What it saves:
+The references write a new array for every operator and reduce over axes with NumPy's
+general reductions: about a dozen passes over the activations forward and backward,
+some of them strided. Here the sums (of products) are ``einsum`` loops along contiguous
+rows (no temporary), the per-channel vectors are expanded once to a contiguous row, and
+the elementwise steps write into pooled memory in place. Same formulas; the sums run in
+another order, so the results differ by rounding. What they save:
 ``benchmarks/results/fast_paths.md``.
 """
 
@@ -14,6 +16,7 @@ import math
 
 import numpy as np
 
+from .memory import chunk_rows, empty, empty_like, for_each_chunk
 from .switch import enabled
 
 
@@ -30,17 +33,22 @@ class RowLayerNorm:
     @staticmethod
     def forward(ctx, x, weight, bias, k, eps):
         n = math.prod(x.shape[x.ndim - k :])
-        rows = x.reshape(-1, n)
-        xhat = rows - rows.mean(axis=1, keepdims=True)
+        rows = np.ascontiguousarray(x).reshape(-1, n)
+        mean = np.einsum("ij->i", rows)[:, None] / n
+        xhat = np.subtract(rows, mean, out=empty_like(rows))
         var = np.einsum("ij,ij->i", xhat, xhat)[:, None] / n
         invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
         xhat *= invstd
         if weight is not None:
-            y = xhat * weight.reshape(-1)
+            y = np.multiply(xhat, weight.reshape(-1), out=empty_like(rows))
             if bias is not None:
                 y += bias.reshape(-1)
         else:
-            y = xhat + bias.reshape(-1) if bias is not None else xhat.copy()
+            y = (
+                np.add(xhat, bias.reshape(-1), out=empty_like(rows))
+                if bias is not None
+                else xhat.copy()
+            )
         ctx.save_for_backward(xhat, invstd, weight)
         ctx.axes, ctx.eps, ctx.n = tuple(range(x.ndim - k, x.ndim)), eps, n
         ctx.shape = x.shape[x.ndim - k :]  # normalized_shape
@@ -49,18 +57,294 @@ class RowLayerNorm:
     @staticmethod
     def backward(ctx, grad):
         xhat, invstd, weight = ctx.saved_tensors
-        g = grad.reshape(-1, ctx.n)
+        g = np.ascontiguousarray(grad).reshape(-1, ctx.n)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dxhat = g * weight.reshape(-1) if weight is not None else g.copy()
-            mean_d = dxhat.mean(axis=1, keepdims=True)
+            if weight is not None:
+                dxhat = np.multiply(g, weight.reshape(-1), out=empty_like(g))
+            else:
+                dxhat = g.copy()
+            mean_d = np.einsum("ij->i", dxhat)[:, None] / ctx.n
             mean_dx = np.einsum("ij,ij->i", dxhat, xhat)[:, None] / ctx.n
             dxhat -= mean_d
-            dxhat -= xhat * mean_dx.astype(xhat.dtype)
+            dxhat -= np.multiply(xhat, mean_dx.astype(xhat.dtype), out=empty_like(g))
             dxhat *= invstd
             dx = dxhat.reshape(grad.shape)
         if ctx.needs_input_grad[1]:
             dw = np.einsum("ij,ij->j", g, xhat).reshape(ctx.shape)
         if ctx.needs_input_grad[2]:
-            db = g.sum(axis=0).reshape(ctx.shape)
+            db = np.einsum("ij->j", g).reshape(ctx.shape)
         return dx, dw, db, None, None
+
+
+# ---------------------------------------------------------------------------
+# BatchNorm: per-channel statistics and a per-channel affine.
+#
+# The reference broadcasts (1, C, 1, 1) vectors against x and reduces over the axes
+# (0, 2, 3), each step a pass over the whole array. Here x is the matrix (N, C*L) of
+# its samples, each per-channel vector is expanded once to a row of C*L values (NumPy's
+# loops against a contiguous row ran up to 2x faster than against a vector repeated
+# along many short runs), the sums are einsums along each channel's L positions, and
+# sums that read the same data are taken in one pass over it, a chunk at a time.
+
+
+class _Channels:
+    """x: (N, C, *) as the matrix (N, C*L); per-channel vectors expanded to rows."""
+
+    def __init__(self, x):
+        self.n, self.c = x.shape[0], x.shape[1]
+        self.l = x.size // (self.n * self.c)
+        self.shape = (self.n, self.c * self.l)
+        self.along = self.l >= _ALONG_MIN
+
+    def matrix(self, a):
+        return np.ascontiguousarray(a).reshape(self.shape)
+
+    def expand(self, v):
+        """(C,) -> (C*L,): each channel's value at each of its positions."""
+        return np.repeat(v, self.l) if self.l > 1 else v
+
+    def partial_sums(self, a, dtype):
+        """An accumulator for :meth:`add_sums`, one row per sample or one in all."""
+        return np.zeros((self.n, self.c) if self.along else self.shape[1], dtype)
+
+    def add_sums(self, acc, i, a, b=None):
+        """Add the sums of a[i] (or of a[i] * b[i], without the product array) to acc:
+        along each channel's L positions where they are many (a long contiguous loop),
+        else down the columns."""
+        ab = (a[i],) if b is None else (a[i], b[i])
+        if self.along:
+            ab = tuple(t.reshape(len(t), self.c, self.l) for t in ab)
+            np.einsum(",".join(["ncl"] * len(ab)) + "->nc", *ab, out=acc[i])
+        else:
+            acc += np.einsum(",".join(["nj"] * len(ab)) + "->j", *ab)
+
+    def total(self, acc):
+        """Per-channel totals of an accumulator."""
+        if self.along:
+            return acc.sum(axis=0)
+        return acc.reshape(self.c, self.l).sum(axis=1)
+
+
+_ALONG_MIN = 64  # positions per channel from which its sums run along them first
+_MIN_SIZE = 8192  # smaller inputs: the reference's fewer calls into NumPy are faster
+
+
+def batch_norm(x):
+    """The fast path of ``ops.norm.BatchNorm`` for ``x``, or None for the reference."""
+    if (
+        enabled()
+        and isinstance(x, np.ndarray)
+        and x.dtype in (np.float32, np.float64)
+        and x.ndim >= 2
+        and x.size >= _MIN_SIZE
+    ):
+        return ChannelBatchNorm
+    return None
+
+
+class ChannelBatchNorm:
+    """BatchNorm on the matrix (N, C*L) of x (:class:`_Channels`): saves the reference's
+    strided reductions and about half its passes (``benchmarks/results/fast_paths.md``).
+
+    Keeps x - mean for the backward where the reference keeps xhat (the backward then
+    folds invstd into its per-channel factors), and invstd, weight and running_mean as
+    the reference does: with ``create_graph`` the reference backward recomputes xhat
+    from the input and uses only those. Without gradients to come, y is made in place.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        ch = _Channels(x)
+        m = ch.matrix(x)
+        if training:
+            n = x.size // ch.c
+            sums = ch.partial_sums(m, x.dtype)
+            for_each_chunk(lambda i: ch.add_sums(sums, i, m), m)
+            mean = ch.total(sums) / n
+        me = ch.expand(mean if training else running_mean)
+        y = empty_like(m)
+        kept = any(ctx.needs_input_grad[:3])  # x - mean is saved apart from y for backward
+        centred = empty_like(m) if kept else y  # else y is made in place
+        squares = ch.partial_sums(m, x.dtype)
+
+        def centre(i):  # and sum the squares while the chunk is in cache
+            np.subtract(m[i], me, out=centred[i])
+            if training:
+                ch.add_sums(squares, i, centred, centred)
+
+        if training:
+            for_each_chunk(centre, m)
+            var = ch.total(squares) / n
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += (momentum * n / (n - 1)) * var
+        else:
+            var = running_var
+        invstd = (1.0 / (var + eps) ** 0.5).astype(x.dtype)
+        se = ch.expand(invstd * weight if weight is not None else invstd)
+        be = ch.expand(bias) if bias is not None else None
+
+        def normalise(i):
+            if not training:
+                centre(i)
+            np.multiply(centred[i], se, out=y[i])
+            if be is not None:
+                y[i] += be
+
+        for_each_chunk(normalise, m)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        ctx.save_for_backward(
+            centred if kept else None,
+            invstd.reshape(shape),
+            weight,
+            None if training else running_mean,
+        )
+        ctx.training, ctx.axes, ctx.shape, ctx.eps = training, _channel_axes(x), shape, eps
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """dx = k dy - (k invstd^2 sum(dy c) / n) c - k sum(dy) / n with c = x - mean
+        and k = weight invstd (the reference's formula, multiplied out); in evaluation
+        dx = k dy. dweight = invstd sum(dy c), dbias = sum(dy)."""
+        centred, invstd, weight, _ = ctx.saved_tensors
+        ch = _Channels(grad)
+        g = ch.matrix(grad)
+        invstd = invstd.reshape(-1)
+        want_dx, want_dw, want_db = ctx.needs_input_grad[:3]
+        training = ctx.training
+        k = invstd * weight if weight is not None else invstd
+        ke = ch.expand(k)
+        dx = empty_like(g) if want_dx else None
+        sum_dy, sum_dyc = ch.partial_sums(g, g.dtype), ch.partial_sums(g, g.dtype)
+
+        def sums(i):  # and, in evaluation, dx while the chunk is in cache
+            ch.add_sums(sum_dy, i, g)
+            ch.add_sums(sum_dyc, i, g, centred)
+            if want_dx and not training:
+                np.multiply(g[i], ke, out=dx[i])
+
+        for_each_chunk(sums, g)
+        sum_dy, sum_dyc = ch.total(sum_dy), ch.total(sum_dyc)
+        if want_dx and training:
+            n = grad.size // ch.c
+            ae = ch.expand(k * invstd * invstd * sum_dyc / n)
+            ce = ch.expand(k * sum_dy / n)
+            tmp = empty((chunk_rows(g), ch.shape[1]), grad.dtype)
+
+            def step(i):
+                np.multiply(g[i], ke, out=dx[i])
+                dx[i] -= np.multiply(centred[i], ae, out=tmp[: len(g[i])])
+                dx[i] -= ce
+
+            for_each_chunk(step, g)
+        dx = dx.reshape(grad.shape) if want_dx else None
+        dw = invstd * sum_dyc if want_dw else None
+        return dx, dw, sum_dy if want_db else None, None, None, None, None, None
+
+
+def _channel_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+# ---------------------------------------------------------------------------
+# GroupNorm: statistics per sample and group, the affine per channel.
+#
+# The reference is LayerNorm's algorithm on the (N, G, m) view, one new array per
+# operator. Here the sums over each group are einsums (sums over each channel's L
+# positions first, which give dweight and dbias as well), the per-channel affine
+# multiplies by a row of C*L values (as for BatchNorm), and the rest runs in place.
+
+
+def group_norm(x):
+    """The fast path of ``ops.norm.GroupNorm`` for ``x``, or None for the reference."""
+    if (
+        enabled()
+        and isinstance(x, np.ndarray)
+        and x.dtype in (np.float32, np.float64)
+        and x.ndim >= 2
+        and x.size >= _MIN_SIZE
+    ):
+        return ChannelGroupNorm
+    return None
+
+
+class ChannelGroupNorm:
+    """GroupNorm on the (N, G, m) view of x, one cache-sized chunk of samples at a time
+    (each sample's statistics are its own, so every step of a chunk finds it in cache):
+    saves a third of the reference's passes (``benchmarks/results/fast_paths.md``).
+    Keeps what the reference keeps (xhat and invstd, in that view, and weight)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups, eps):
+        n, c = x.shape[0], x.shape[1]
+        grouped = np.ascontiguousarray(x).reshape(n, groups, -1)
+        m = grouped.shape[2]
+        y = empty(grouped.shape, x.dtype)
+        kept = any(ctx.needs_input_grad[:3])  # xhat is saved apart from y for backward
+        xhat = empty_like(grouped) if kept else y  # else y is made in place
+        invstd = np.empty((n, groups, 1), x.dtype)
+        per_channel = (groups, m)  # a sample's values, by group
+        we = np.repeat(weight, m * groups // c).reshape(per_channel) if weight is not None else None
+        be = np.repeat(bias, m * groups // c).reshape(per_channel) if bias is not None else None
+
+        def normalise(i):
+            xh, istd = xhat[i], invstd[i]
+            mean = np.einsum("ngk->ng", grouped[i]) / m
+            np.subtract(grouped[i], mean[:, :, None], out=xh)
+            var = np.einsum("ngk,ngk->ng", xh, xh) / m
+            istd[...] = (1.0 / np.sqrt(var + eps))[:, :, None]
+            xh *= istd
+            if we is not None:
+                np.multiply(xh, we, out=y[i])
+            elif kept:
+                y[i] = xh
+            if be is not None:
+                y[i] += be
+
+        for_each_chunk(normalise, grouped)
+        ctx.save_for_backward(xhat if kept else None, invstd, weight)
+        ctx.groups, ctx.eps, ctx.per_channel = groups, eps, (1, -1) + (1,) * (x.ndim - 2)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """The reference's formula, with the group sums of dxhat and dxhat * xhat taken
+        from the per-(sample, channel) sums of dy and dy * xhat (which also give dbias
+        and dweight): the sum over a group of dy * weight is sum_c weight_c sum_l dy."""
+        xhat, invstd, weight = ctx.saved_tensors
+        n, c, groups = grad.shape[0], grad.shape[1], ctx.groups
+        g = np.ascontiguousarray(grad).reshape(n, c, -1)
+        xh = xhat.reshape(g.shape)
+        m = xhat.shape[2]
+        sum_dy, sum_dyx = np.empty((n, c), g.dtype), np.empty((n, c), g.dtype)
+        want_dx = ctx.needs_input_grad[0]
+        dx = empty(xhat.shape, g.dtype) if want_dx else None
+        we = np.repeat(weight, m * groups // c).reshape(groups, m) if weight is not None else None
+        tmp = empty((chunk_rows(g),) + xhat.shape[1:], g.dtype) if want_dx else None
+
+        def step(i):
+            np.einsum("ncl->nc", g[i], out=sum_dy[i])
+            np.einsum("ncl,ncl->nc", g[i], xh[i], out=sum_dyx[i])
+            if not want_dx:
+                return
+            d, xg = dx[i], xhat[i]
+            sum_d, sum_dx = sum_dy[i], sum_dyx[i]
+            if we is not None:
+                np.multiply(g[i].reshape(d.shape), we, out=d)
+                sum_d, sum_dx = sum_d * weight, sum_dx * weight
+            else:
+                d[...] = g[i].reshape(d.shape)
+            mean_d = sum_d.reshape(len(d), groups, -1).sum(axis=2) / m
+            mean_dx = sum_dx.reshape(len(d), groups, -1).sum(axis=2) / m
+            d -= mean_d[:, :, None]
+            d -= np.multiply(xg, mean_dx[:, :, None], out=tmp[: len(d)])
+            d *= invstd[i]
+
+        for_each_chunk(step, g)
+        dw = sum_dyx.sum(axis=0) if ctx.needs_input_grad[1] else None
+        db = sum_dy.sum(axis=0) if ctx.needs_input_grad[2] else None
+        return dx.reshape(grad.shape) if want_dx else None, dw, db, None, None

@@ -1,5 +1,5 @@
-"""Normalisation: batch and layer normalisation as fused ops with hand-written backwards,
-group normalisation built on layer normalisation, and the normalisation of vectors
+"""Normalisation: batch, layer and group normalisation as fused ops with hand-written
+backwards, and the normalisation of vectors
 (``normalize``, ``cosine_similarity``) composed of differentiable ops."""
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        ctx.fast = fast.norm.batch_norm(x)  # CPU: sums by einsum, rows of C*L (fast/norm.py)
+        if ctx.fast:
+            return ctx.fast.forward(
+                ctx, x, weight, bias, running_mean, running_var, training, momentum, eps
+            )
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, -1) + (1,) * (x.ndim - 2)
         if training:
@@ -63,6 +68,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.fast and not ctx.create_graph:
+            return ctx.fast.backward(ctx, grad)
         xhat, invstd, weight, running_mean = ctx.saved_tensors
         axes = ctx.axes
         if ctx.create_graph:  # xhat and invstd depend on x: recompute them on the graph
@@ -146,6 +153,65 @@ class LayerNorm(Function):
         return dx, dw, db, None, None
 
 
+class GroupNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics per sample and group.
+
+    x: (N, C, *); weight, bias: (C,) or None. Each sample's C channels are split into G
+    groups of C/G; mean and (biased) var are taken over a group's channels and positions
+    (m values), as a layer norm of the (N, G, m) view; weight and bias act per channel.
+    The backward is LayerNorm's on the (N, G, m) view, with dxhat = dy * weight:
+
+        dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+
+    the means over each group's m values; dweight = sum(dy * xhat), dbias = sum(dy) over
+    every axis but 1. With ``create_graph=True`` xhat and invstd are recomputed from the
+    input Tensor.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups, eps):
+        ctx.fast = fast.norm.group_norm(x)  # CPU: sums by einsum, in place (fast/norm.py)
+        if ctx.fast:
+            return ctx.fast.forward(ctx, x, weight, bias, groups, eps)
+        grouped = x.reshape(x.shape[0], groups, -1)
+        centred = grouped - grouped.mean(axis=2, keepdims=True)
+        var = (centred * centred).mean(axis=2, keepdims=True)
+        invstd = 1.0 / get_array_module(x).sqrt(var + eps)
+        xhat = (centred * invstd).reshape(x.shape)
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)
+        y = xhat * weight.reshape(per_channel) if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias.reshape(per_channel)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.groups, ctx.eps, ctx.per_channel = groups, eps, per_channel
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.fast and not ctx.create_graph:
+            return ctx.fast.backward(ctx, grad)
+        xhat, invstd, weight = ctx.saved_tensors
+        grouped = (grad.shape[0], ctx.groups, -1)
+        if ctx.create_graph:  # xhat and invstd depend on x: recompute them on the graph
+            x = ctx.inputs[0].reshape(grouped)
+            centred = x - x.mean(axis=2, keepdims=True)
+            invstd = ((centred * centred).mean(axis=2, keepdims=True) + ctx.eps) ** -0.5
+            xhat = (centred * invstd).reshape(grad.shape)
+        others = (0,) + tuple(range(2, grad.ndim))
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dxhat = grad * weight.reshape(ctx.per_channel) if weight is not None else grad
+            dxhat, xh = dxhat.reshape(grouped), xhat.reshape(grouped)
+            mean_d = dxhat.mean(axis=2, keepdims=True)
+            mean_dx = (dxhat * xh).mean(axis=2, keepdims=True)
+            dx = (invstd * (dxhat - mean_d - xh * mean_dx)).reshape(grad.shape)
+        if ctx.needs_input_grad[1]:
+            dw = (grad * xhat).sum(axis=others)
+        if ctx.needs_input_grad[2]:
+            db = grad.sum(axis=others)
+        return dx, dw, db, None, None
+
+
 def batch_norm(
     x: Tensor,
     running_mean: Tensor | None,
@@ -216,20 +282,19 @@ def group_norm(
 ) -> Tensor:
     """Split the C channels of x: (N, C, *) into ``num_groups`` groups and normalise each
     group of each sample over its channels and positions (a layer norm of the (N, G, -1)
-    view), then scale and shift per channel by ``weight``, ``bias``: (C,)."""
+    view), then scale and shift per channel by ``weight``, ``bias``: (C,) (:class:`GroupNorm`)."""
     if x.ndim < 2 or x.shape[1] % num_groups:
         raise ValueError(
             f"group_norm: expected an input (N, C, *) with C divisible by num_groups = "
             f"{num_groups}, got shape {tuple(x.shape)}"
         )
-    n, c = x.shape[0], x.shape[1]
-    y = LayerNorm.apply(x.reshape(n, num_groups, -1), None, None, 1, eps).reshape(x.shape)
-    per_channel = (1, c) + (1,) * (x.ndim - 2)
-    if weight is not None:
-        y = y * weight.reshape(per_channel)
-    if bias is not None:
-        y = y + bias.reshape(per_channel)
-    return y
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (x.shape[1],):
+            raise ValueError(
+                f"group_norm: {name} has shape {tuple(t.shape)} but input {tuple(x.shape)} "
+                f"has {x.shape[1]} channels"
+            )
+    return GroupNorm.apply(x, weight, bias, num_groups, eps)
 
 
 def vector_norm(x: Tensor, p: float = 2, dim: int = -1, keepdim: bool = False) -> Tensor:
