@@ -483,6 +483,8 @@ class PhaseGrid:
         d_source = empty((n, len(self.residues), taps.shape[2], self.size), dy_wide.dtype)
         scratch = empty((chunk_rows(d_source),) + d_source.shape[2:], dy_wide.dtype)
         m = self.margin
+        # one output channel: each product is an outer product, which BLAS does slowly
+        product = np.multiply if taps.shape[1] == 1 else np.matmul
         by_phase = [
             [k for k, (j, _) in enumerate(self.taps) if j == p] for p in range(len(self.residues))
         ]
@@ -497,7 +499,7 @@ class PhaseGrid:
                 for count, k in enumerate(offsets):
                     off = self.taps[k][1]
                     read = dy_wide[i][:, :, m - off : m - off + self.size]
-                    np.matmul(taps_t[k], read, out=d if count == 0 else tmp)
+                    product(taps_t[k], read, out=d if count == 0 else tmp)
                     if count:
                         d += tmp
 
