@@ -96,6 +96,12 @@ def machine_info() -> dict:
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
     info["numpy"] = np.__version__
     info["blas"] = _blas()
+    core = _blas_core()
+    if core:
+        info["blas_kernel"] = core
+    flags = _cpu_flags()
+    if flags:
+        info["cpu_flags"] = flags
     if os.environ.get("OPENBLAS_CORETYPE"):
         info["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
     torch = _torch()
@@ -111,6 +117,39 @@ def machine_info() -> dict:
         info["gpu"] = props["name"].decode()
         info["cupy"] = cupy.__version__
     return info
+
+
+def _cpu_flags() -> str:
+    """The vector extensions the CPU reports (Linux): what NumPy's and BLAS's kernels use."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                wanted = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+                return " ".join(f for f in wanted if f in have)
+    except OSError:
+        pass
+    return ""
+
+
+def _blas_core() -> str:
+    """The kernel set OpenBLAS picked for this CPU (e.g. ``SkylakeX``, ``Zen``), if NumPy
+    uses the OpenBLAS it ships with; else an empty string."""
+    import ctypes
+    import glob
+
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in glob.glob(str(libs / "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename"):
+            get = getattr(lib, name, None)
+            if get is not None:
+                get.restype = ctypes.c_char_p
+                return get().decode()
+    return ""
 
 
 def _cpu_model() -> str:
