@@ -16,8 +16,7 @@ where the arithmetic is the same, to rounding where the order of a sum changes).
   pooling as a mean over each plane; the CUDA max pool;
 * ``activation`` - ReLU against a block of zeros, in chunks; the other activations in
   place in cache-sized pieces; float32 GELU with Phi as one rational function;
-* ``recurrent``  - the LSTM's gates through one sigmoid, its backward in place; the CUDA
-  LSTM recurrence;
+* ``recurrent``  - the LSTM's gates through one sigmoid; the CUDA LSTM recurrence;
 * ``norm``       - LayerNorm, BatchNorm and GroupNorm: sums by einsum, elementwise steps in place;
 * ``sampling``, ``attention`` - bilinear grid_sample and the attention weights as one Function;
 * ``memory``     - what the CPU paths share: a caching allocator and cache-sized chunks.

@@ -6,8 +6,8 @@ g = tanh(.) of the step's pre-activations, three sigmoids and a tanh on strided 
 * :class:`OneSigmoidLSTM` (CPU): all four gates go through *one* in-place sigmoid over
   the contiguous (N, 4H) block of each step, g included, by tanh(u) = 2 sigmoid(2u) - 1:
   the g columns of ``gx`` and of W_hh^T are doubled once before the loop, and
-  g = 2 s - 1 afterwards. The two ways of computing g differ by rounding. The backward
-  is the reference's arithmetic, in place into buffers allocated once (equal to the bit).
+  g = 2 s - 1 afterwards. The backward is the reference's (it only reads the gates).
+  The two ways of computing g differ by rounding.
 * :class:`CudaLSTM` (GPU): the whole recurrence in one kernel launch forward and one
   backward (``kernels/recurrent.py``).
 
@@ -51,46 +51,7 @@ def sigmoid_(a) -> None:
 class OneSigmoidLSTM:
     """The LSTM recurrence on the CPU with one sigmoid per step for all four gates."""
 
-    @staticmethod
-    def backward(dout, dh_n, dc_n, acts, c_all, tanh_c, w_hh):
-        """The reference's backpropagation through time (``lstm_steps_backward``), each
-        step's four updates written in place into buffers allocated once: the same
-        arithmetic, so the same values to the bit."""
-        T, N, G = acts.shape
-        H = G // 4
-        i, f, g, o = (acts[:, :, k * H : (k + 1) * H] for k in range(4))  # each (T, N, H)
-        A = np.empty((T, N, 4, H), dtype=acts.dtype)  # the local factors, all steps at once
-        tmp = np.empty((T, N, H), dtype=acts.dtype)
-        np.subtract(1, i, out=tmp)
-        np.multiply(g, i, out=A[:, :, 0])
-        A[:, :, 0] *= tmp  # g * i * (1 - i)
-        np.subtract(1, f, out=tmp)
-        np.multiply(c_all[:-1], f, out=A[:, :, 1])
-        A[:, :, 1] *= tmp  # c_prev * f * (1 - f)
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        np.multiply(i, tmp, out=A[:, :, 2])  # i * (1 - g * g)
-        np.subtract(1, o, out=tmp)
-        np.multiply(tanh_c, o, out=A[:, :, 3])
-        A[:, :, 3] *= tmp  # tanh_c * o * (1 - o)
-        B = np.multiply(tanh_c, tanh_c)
-        np.subtract(1, B, out=B)
-        B *= o  # o * (1 - tanh_c * tanh_c)
-        dgates = np.empty((T, N, 4, H), dtype=dout.dtype)
-        dh = np.add(dh_n, dout[T - 1])
-        dc = np.array(dc_n, dtype=dout.dtype, copy=True)
-        step = np.empty((N, H), dtype=dout.dtype)
-        for t in range(T - 1, -1, -1):
-            d = dgates[t]
-            if t < T - 1:
-                dh += dout[t]
-            np.multiply(dh, B[t], out=step)
-            dc += step
-            np.multiply(dc[:, None, :], A[t, :, :3], out=d[:, :3])  # gates i, f, g
-            np.multiply(dh, A[t, :, 3], out=d[:, 3])  # gate o
-            np.matmul(d.reshape(N, G), w_hh, out=dh)
-            dc *= f[t]
-        return dgates.reshape(T, N, G), dh, dc
+    backward = None  # the reference's backward
 
     @staticmethod
     def forward(gx, h0, c0, w_hh):
