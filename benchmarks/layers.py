@@ -25,8 +25,9 @@ def main() -> None:
         "layers",
         rows,
         "Layers, forward + backward (float32, CPU), minideep beside PyTorch",
-        notes="Median of the timed repeats; PyTorch with the same number of threads as "
-        "NumPy's BLAS; PyTorch's weights copied from minideep's.",
+        notes="Best of three medians of the timed repeats, minideep and PyTorch alternating; "
+        "PyTorch with the same number of threads as NumPy's BLAS; PyTorch's weights copied "
+        "from minideep's.",
     )
 
 
