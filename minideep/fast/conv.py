@@ -12,6 +12,13 @@ The reference convolution is im2col, one matrix product and col2im. On the CPU,
 * for stride 1, the input gradient's col2im runs on the padded grid (:class:`PaddedGrid`),
   where each kernel offset adds one contiguous run instead of a strided slab.
 
+Where the input has 8 channels or more (and a sample's output fits in cache), im2col is
+skipped altogether: :class:`PhaseGrid` splits the padded input into its stride phases,
+on which every kernel offset's inputs are one contiguous run, and
+:class:`ShiftedConvolution` multiplies each run by that offset's weights;
+:class:`ShiftedTransposedConvolution` is its adjoint. A depthwise convolution
+(:class:`DepthwiseConvolution`) adds one scaled slab per kernel offset.
+
 On the GPU, im2col and col2im of 2-d convolutions (and transposed convolutions) are
 CUDA kernels (:class:`CudaPatches`, ``kernels/conv.py``). What each saves:
 ``benchmarks/results/fast_paths.md``.
