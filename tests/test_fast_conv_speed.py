@@ -16,6 +16,13 @@ from minideep.fast import conv as fast_conv
 from minideep.nn import functional as F
 
 
+@pytest.fixture(autouse=True)
+def small_inputs_take_the_shifted_paths(monkeypatch):
+    """The shapes here are small, so that float64 checks stay quick: let them take the
+    shifted products, which by default start at SHIFTED_MIN_SIZE values."""
+    monkeypatch.setattr(fast_conv, "SHIFTED_MIN_SIZE", 0)
+
+
 def _t(a, requires_grad=False):
     return md.tensor(a, dtype=a.dtype, requires_grad=requires_grad)
 
@@ -127,6 +134,19 @@ def test_the_convolution_path_is_chosen_by_shape():
         assert pick(big, np.zeros((1, 16, 3, 3)), (1, 1)) is fast_conv.ShiftedConvolution
     with md.fast_paths(False):
         assert pick(small, np.zeros((32, 16, 3, 3)), (1, 1)) is None
+
+
+def test_small_inputs_take_im2col(monkeypatch):
+    monkeypatch.setattr(fast_conv, "SHIFTED_MIN_SIZE", 1 << 15)
+    pick = fast_conv.convolution
+    with md.fast_paths(True):
+        tiny = np.zeros((1, 8, 16, 16), np.float32)  # 2048 values
+        assert pick(tiny, np.zeros((8, 8, 3, 3)), (1, 1)) is fast_conv.FoldedBiasConvolution
+        batch = np.zeros((16, 8, 16, 16), np.float32)  # 32768 values
+        assert pick(batch, np.zeros((8, 8, 3, 3)), (1, 1)) is fast_conv.ShiftedConvolution
+        args = ((2, 2), (1, 1), (0, 0), (1, 1))
+        small_t = np.zeros((1, 16, 8, 8), np.float32)
+        assert fast_conv.transposed_convolution(small_t, np.zeros((16, 8, 4, 4)), *args) is None
 
 
 def test_shifted_convolution_in_float32_with_an_input_that_wants_no_gradient():

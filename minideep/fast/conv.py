@@ -36,17 +36,24 @@ from ..geometry import crop_index, output_shape, pad_spatial, window_slices, win
 from .memory import chunk_rows, empty, for_each_chunk, zeros
 from .switch import enabled
 
+# Inputs smaller than this (float values) take im2col even where the shifted products
+# would apply: 8 -> 8 channels at 16x16 took 91 us forward at batch 1 shifted, 41 us
+# through im2col; from 32768 values (batch 16) on the shifted products were faster.
+SHIFTED_MIN_SIZE = 1 << 15
+
 
 def convolution(x, w, stride: tuple):
     """The fast path of ``ops.conv.Convolution`` for ``x`` and ``w``, or None.
 
-    At least 8 input channels and a sample's output small enough to stay in cache
-    (256 KB) run :class:`ShiftedConvolution`; every other CPU float case
-    :class:`FoldedBiasConvolution` (measured in ``benchmarks/results/fast_paths.md``).
+    At least 8 input channels, an input of at least ``SHIFTED_MIN_SIZE`` values (below
+    that the K products' fixed costs outweigh im2col's copy) and a sample's output small
+    enough to stay in cache (256 KB) run :class:`ShiftedConvolution`; every other CPU
+    float case :class:`FoldedBiasConvolution` (measured in
+    ``benchmarks/results/fast_paths.md``).
     """
     if not (enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f"):
         return None
-    if x.shape[1] >= 8:
+    if x.shape[1] >= 8 and x.size >= SHIFTED_MIN_SIZE:
         positions = math.prod(x.shape[2:]) // math.prod(stride)  # about a sample's outputs
         if w.shape[0] * positions * x.itemsize <= 1 << 18:
             return ShiftedConvolution
@@ -583,13 +590,18 @@ def transposed_convolution(x, w, stride: tuple, padding: tuple, output_padding, 
 
     :class:`ShiftedTransposedConvolution` on the CPU, under the rule of
     :func:`convolution` read for the convolution it is the adjoint of (at least 8 of its
-    outputs' channels, a sample's input in 256 KB).
+    outputs' channels, an input of ``SHIFTED_MIN_SIZE`` values or more, a sample's input
+    in 256 KB).
     """
     if not (enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f"):
         return None
     if any(op >= s for op, s in zip(output_padding, stride)):
         return None  # (then the adjoint convolution's output is not x's shape)
-    if w.shape[1] >= 8 and w.shape[0] * math.prod(x.shape[2:]) * x.itemsize <= 1 << 18:
+    if (
+        w.shape[1] >= 8
+        and x.size >= SHIFTED_MIN_SIZE
+        and w.shape[0] * math.prod(x.shape[2:]) * x.itemsize <= 1 << 18
+    ):
         return ShiftedTransposedConvolution
     return None
 
