@@ -5,7 +5,8 @@ Shared by the reference ops (``ops/conv.py``, ``ops/pool.py``) and their fast pa
 any number of spatial dimensions: ``x`` is ``(N, C, *S)``, ``kernel``, ``stride``,
 ``padding`` and ``dilation`` are tuples with one entry per spatial axis.
 
-* :func:`output_size` - how many window positions fit along one axis;
+* :func:`output_size` - how many window positions fit along one axis (and
+  :func:`transposed_output_shape`, the size a transposed convolution gives);
 * :func:`pad_spatial` / :func:`crop_index` - zero padding and the index that undoes it;
 * :func:`windows` - every window at once, as a strided *view* of the padded input;
 * :func:`window_slices` - the same windows one kernel offset at a time;
@@ -44,6 +45,17 @@ def output_shape(spatial: tuple, kernel: tuple, stride: tuple, padding: tuple, d
             f"{tuple(spatial)} padded by {padding}"
         )
     return out
+
+
+def transposed_output_shape(
+    spatial: tuple, kernel: tuple, stride: tuple, padding: tuple, output_padding, dilation
+) -> tuple:
+    """A transposed convolution's output size along every axis:
+    (n - 1) s - 2p + d(k - 1) + output_padding + 1."""
+    return tuple(
+        (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for n, k, s, p, op, d in zip(spatial, kernel, stride, padding, output_padding, dilation)
+    )
 
 
 def pad_spatial(x, padding: tuple, value: float = 0.0):

@@ -32,7 +32,14 @@ import math
 import numpy as np
 
 from .. import geometry, kernels
-from ..geometry import crop_index, output_shape, pad_spatial, window_slices, windows
+from ..geometry import (
+    crop_index,
+    output_shape,
+    pad_spatial,
+    transposed_output_shape,
+    window_slices,
+    windows,
+)
 from .memory import chunk_rows, empty, for_each_chunk, zeros
 from .switch import enabled
 
@@ -200,42 +207,21 @@ class PaddedGrid:
         ]
         self.size = self.offsets[-1] + self.length  # flat length every offset can reach
 
-    def uncrop(self, grad, margin: int = 0):
+    def uncrop(self, grad):
         """``grad (N, C_out, *out)`` on the grid ``(N, C_out, length)``, zero at the extra
-        positions (and ``margin`` zeros before and after, if asked)."""
-        full = empty(grad.shape[:2] + (margin + self.length + margin,), grad.dtype)
-        dy = full[:, :, margin : margin + self.length]
+        positions."""
+        dy = empty(grad.shape[:2] + (self.length,), grad.dtype)
         on_grid = dy.reshape(grad.shape[:2] + self.out[:1] + self.padded[1:])
         valid = (slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)
 
         def fill(i):  # one chunk of the batch
-            if margin:
-                full[i][:, :, :margin] = 0
-                full[i][:, :, margin + self.length :] = 0
             for axis, (o, n) in enumerate(zip(self.out[1:], self.padded[1:]), start=3):
                 if o < n:
                     on_grid[i][(slice(None),) * axis + (slice(o, None),)] = 0
             on_grid[i][valid] = grad[i]
 
-        for_each_chunk(fill, full)
-        return full
-
-    def flat_input(self, x):
-        """``x (N, C, *S)`` zero-padded and flattened: ``(N, C, size)``, zeros beyond."""
-        flat = zeros(x.shape[:2] + (self.size,), x.dtype)
-        body = flat[:, :, : math.prod(self.padded)].reshape(x.shape[:2] + self.padded)
-        body[crop_index(self.spatial, self.padding)] = x
-        return flat
-
-    def crop(self, y):
-        """``y (N, C, length)`` on the grid -> ``(N, C, *out)``: the inverse of uncrop."""
-        on_grid = y.reshape(y.shape[:2] + self.out[:1] + self.padded[1:])
-        return on_grid[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out)]
-
-    def crop_input(self, d_flat):
-        """``(N, C, size)`` on the flat padded input -> ``(N, C, *S)`` inside the padding."""
-        body = d_flat[:, :, : math.prod(self.padded)].reshape(d_flat.shape[:2] + self.padded)
-        return body[crop_index(self.spatial, self.padding)]
+        for_each_chunk(fill, dy)
+        return dy
 
     def col2im(self, dcols):
         """``dcols (N, C*K, length) -> dx (N, C, *S)``: one contiguous add per offset."""
@@ -274,105 +260,50 @@ class DepthwiseConvolution:
     """A depthwise convolution on the CPU, one kernel offset at a time, without im2col.
 
     Channel c has its own kernel ``w[c, 0]``, so ``y[n, c] = b[c] + sum_kk w[c, 0, kk] *
-    x_pad[n, c, window offset kk]``: one scaled slab per offset added into ``y``. The
+    x_pad[n, c, window offset kk]``: one scaled run per offset added into ``y``. The
     reference builds im2col's ``(N, C*K, L)`` matrix (K times the input) for products of
-    one row each; here every pass reads the padded input where it lies, one chunk of the
-    batch at a time so it stays in cache. For stride 1 the slabs are contiguous runs of
-    the flattened padded input (:class:`PaddedGrid`), so each pass is one long loop.
-    Backward the same way: ``dx_pad[slab kk] += w[:, 0, kk] * dy``;
-    ``dw[c, 0, kk] = sum_{n, p} dy[n, c, p] x_pad[n, c, slab kk]``. The sums run in
-    another order than the reference's products: equal to rounding.
+    one row each; here every pass reads the input's phases where they lie
+    (:class:`PhaseGrid`, with a per-channel multiply for its product), one chunk of the
+    batch at a time so they stay in cache. Backward the same way:
+    ``dx_pad[run kk] += w[:, 0, kk] * dy``; ``dw[c, 0, kk] = sum_{n, p} dy[n, c, p]
+    x_pad[n, c, run kk]``. The sums run in another order than the reference's products:
+    equal to rounding.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         kernel = w.shape[2:]
-        out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
-        taps = w.reshape(w.shape[0], -1).T[..., None]  # (K, C, 1): offsets row-major
-        if all(s == 1 for s in stride):
-            grid = PaddedGrid(x.shape, kernel, padding, dilation)
-            source = grid.flat_input(x)  # (N, C, size)
-            reads = [(..., slice(off, off + grid.length)) for off in grid.offsets]
-            y = empty(x.shape[:2] + (grid.length,), x.dtype)
-        else:
-            grid, source = None, pad_spatial(x, padding)
-            reads = [index for _, index in window_slices(kernel, stride, dilation, out)]
-            y = empty(x.shape[:2] + out, x.dtype)
-            taps = taps.reshape(taps.shape[:2] + (1,) * len(out))
-        scratch = empty((chunk_rows(y),) + y.shape[1:], x.dtype)
-
-        def accumulate(i):  # one chunk of the batch
-            yi, tmp = y[i], scratch[: len(y[i])]
-            np.multiply(source[i][reads[0]], taps[0], out=yi)
-            for tap, index in zip(taps[1:], reads[1:]):
-                np.multiply(source[i][index], tap, out=tmp)
-                yi += tmp
-            if b is not None:
-                yi += b.reshape(taps.shape[1:])
-
-        for_each_chunk(accumulate, y)
+        grid = PhaseGrid(x.shape, kernel, stride, padding, dilation)
+        source = grid.phases(x)
+        y = grid.correlate(source, _channel_taps(w), b, product=np.multiply)
         ctx.save_for_backward(source, w)
-        ctx.x_shape, ctx.geometry, ctx.grid = x.shape, (kernel, stride, padding, dilation), grid
+        ctx.x_shape, ctx.grid = x.shape, grid
+        ctx.geometry = (kernel, stride, padding, dilation)
         ctx.patches, ctx.groups = geometry, groups  # for the reference's graph of the gradient
-        return grid.crop(y) if grid else y
+        return y
 
     @staticmethod
     def backward(ctx, grad):
         source, w = ctx.saved_tensors
-        kernel, stride, padding, dilation = ctx.geometry
-        grid, c = ctx.grid, w.shape[0]
-        taps = w.reshape(c, -1).T[..., None]  # (K, C, 1)
-        if grid:
-            # dx_flat[j] = sum_kk w[kk] dy[j - off(kk)]: read dy with a margin of zeros, so
-            # that every pass writes its whole (aligned) output and reads a shifted run.
-            margin = grid.offsets[-1]
-            dy_wide = grid.uncrop(grad, margin)  # (N, C, margin + length + margin)
-            dy = dy_wide[:, :, margin : margin + grid.length]
-            reads = [(..., slice(off, off + grid.length)) for off in grid.offsets]
-            spreads = [(..., slice(margin - off, margin - off + grid.size)) for off in grid.offsets]
-        else:
-            dy = grad
-            reads = [index for _, index in window_slices(kernel, stride, dilation, grad.shape[2:])]
-            taps = taps.reshape(taps.shape[:2] + (1,) * (grad.ndim - 2))
+        grid = ctx.grid
+        dy_wide = grid.uncrop(grad)
         dx = dw = db = None
-        if ctx.needs_input_grad[0] and grid:
-            d_source = empty(source.shape, grad.dtype)
-            scratch = empty((chunk_rows(d_source),) + d_source.shape[1:], grad.dtype)
-
-            def gather(i):  # one chunk of the batch
-                d, tmp = d_source[i], scratch[: len(d_source[i])]
-                np.multiply(dy_wide[i][spreads[0]], taps[0], out=d)
-                for tap, index in zip(taps[1:], spreads[1:]):
-                    np.multiply(dy_wide[i][index], tap, out=tmp)
-                    d += tmp
-
-            for_each_chunk(gather, d_source)
-            dx = grid.crop_input(d_source)
-        elif ctx.needs_input_grad[0]:
-            d_source = zeros(source.shape, grad.dtype)
-            scratch = empty((chunk_rows(dy),) + dy.shape[1:], grad.dtype)
-
-            def spread(i):  # one chunk of the batch
-                g, tmp = dy[i], scratch[: len(dy[i])]
-                for tap, index in zip(taps, reads):
-                    np.multiply(g, tap, out=tmp)
-                    d_source[i][index] += tmp
-
-            for_each_chunk(spread, dy)
-            dx = d_source[crop_index(ctx.x_shape[2:], padding)] if any(padding) else d_source
+        if ctx.needs_input_grad[0]:  # a per-channel multiply is its own adjoint
+            dx = grid.spread(dy_wide, _channel_taps(w), product=np.multiply)
         if ctx.needs_input_grad[1]:
-            dw = np.zeros((c, len(reads)), grad.dtype)  # (C, K), offsets row-major
-            axes = "xyz"[: dy.ndim - 2]
-            per_channel = f"nc{axes},nc{axes}->c"  # a sum over the batch and positions
+            m = grid.margin
+            dy = dy_wide[:, :, m : m + grid.length]  # zeros off the output positions
+            dw = np.zeros((w.shape[0], len(grid.taps)), grad.dtype)  # (C, K), row-major
 
             def correlate(i):  # one chunk of the batch
-                for k, index in enumerate(reads):
-                    dw[:, k] += np.einsum(per_channel, dy[i], source[i][index])
+                for k, (j, off) in enumerate(grid.taps):
+                    run = source[i][:, j, :, off : off + grid.length]
+                    dw[:, k] += np.einsum("ncl,ncl->c", dy[i], run)
 
             for_each_chunk(correlate, dy)
             dw = dw.reshape(w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(grad.shape[0], c, -1).sum(axis=2).sum(axis=0)
+            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
         return dx, dw, db, None, None, None, None
 
 
@@ -421,11 +352,17 @@ class PhaseGrid:
         """``x (N, C, *S) -> (N, phases, C, size)``: every phase of the padded input, flat."""
         flat = zeros((x.shape[0], len(self.residues), x.shape[1], self.size), x.dtype)
         q_total = math.prod(self.phase_shape)
-        x_pad = pad_spatial(x, self.padding)
         for j, r in enumerate(self.residues):
-            index, shape = self._phase(r)
+            # padded index a = r + s q holds x[a - p] where 0 <= a - p < n: copy those
+            # straight from x (the padding stays zero), without padding x first
+            into, take = [slice(None), slice(None)], [slice(None), slice(None)]
+            for a, s, p, n in zip(r, self.stride, self.padding, self.spatial):
+                first = max(0, -(-(p - a) // s))  # the first q with a + s q >= p
+                last = -(-(p + n - a) // s)  # one past the last q with a + s q < p + n
+                into.append(slice(first, max(first, last)))
+                take.append(slice(a + s * first - p, n, s))
             body = flat[:, j, :, :q_total].reshape(x.shape[:2] + self.phase_shape)
-            body[(slice(None), slice(None)) + tuple(slice(0, n) for n in shape)] = x_pad[index]
+            body[tuple(into)] = x[tuple(take)]
         return flat
 
     def unphase(self, d_flat):
@@ -466,9 +403,10 @@ class PhaseGrid:
         return wide
 
     # The three products of a convolution, each one product per kernel offset and
-    # sample. ``taps[k]`` is the weight of offset k, ``(C_out, C_in)``.
+    # sample. ``taps[k]`` is the weight of offset k, ``(C_out, C_in)`` for ``np.matmul``
+    # (or ``(C, 1)``, each channel its own factor, for ``np.multiply``: depthwise).
 
-    def correlate(self, source, taps, bias=None):
+    def correlate(self, source, taps, bias=None, product=np.matmul):
         """``y = b + sum_kk taps[kk] @ run(kk)``: ``source (N, phases, C_in, size) ->
         (N, C_out, *out)`` (a convolution's forward)."""
         y = empty((source.shape[0], taps.shape[1], self.length), source.dtype)
@@ -478,9 +416,9 @@ class PhaseGrid:
         def accumulate(i):  # one chunk of the batch
             yi, tmp = y[i], scratch[: len(y[i])]
             (j, run), rest = runs[0], runs[1:]
-            np.matmul(taps[0], source[i][:, j, :, run], out=yi)
+            product(taps[0], source[i][:, j, :, run], out=yi)
             for tap, (j, run) in zip(taps[1:], rest):
-                np.matmul(tap, source[i][:, j, :, run], out=tmp)
+                product(tap, source[i][:, j, :, run], out=tmp)
                 yi += tmp
             if bias is not None:
                 yi += bias[:, None]
@@ -488,17 +426,16 @@ class PhaseGrid:
         for_each_chunk(accumulate, y)
         return self.crop(y)
 
-    def spread(self, dy_wide, taps):
+    def spread(self, dy_wide, taps_t, product=np.matmul):
         """The adjoint of :meth:`correlate` in its source: ``d_source[r][j] = sum_{kk in
-        phase r} taps[kk].T @ dy[j - off(kk)]``, ``-> (N, C_in, *S)`` (a convolution's
-        input gradient, a transposed convolution's forward)."""
+        phase r} taps_t[kk] @ dy[j - off(kk)]``, ``-> (N, C_in, *S)`` (a convolution's
+        input gradient, a transposed convolution's forward). ``taps_t`` are the adjoint
+        operators: the transposed weights of :func:`_transposed_taps`, or the same
+        per-channel factors for a multiply."""
         n = dy_wide.shape[0]
-        taps_t = np.ascontiguousarray(taps.transpose(0, 2, 1))  # (K, C_in, C_out)
-        d_source = empty((n, len(self.residues), taps.shape[2], self.size), dy_wide.dtype)
+        d_source = empty((n, len(self.residues), taps_t.shape[1], self.size), dy_wide.dtype)
         scratch = empty((chunk_rows(d_source),) + d_source.shape[2:], dy_wide.dtype)
         m = self.margin
-        # one output channel: each product is an outer product, which BLAS does slowly
-        product = np.multiply if taps.shape[1] == 1 else np.matmul
         by_phase = [
             [k for k, (j, _) in enumerate(self.taps) if j == p] for p in range(len(self.residues))
         ]
@@ -536,6 +473,19 @@ class PhaseGrid:
 def _taps(w):
     """``w (C_out, C_in, *kernel) -> (K, C_out, C_in)``: the weight of each offset."""
     return np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], -1).transpose(2, 0, 1))
+
+
+def _transposed_taps(w):
+    """The adjoint operators of :func:`_taps` for :meth:`PhaseGrid.spread`: ``(K, C_in,
+    C_out)`` and ``np.matmul``, or with one output channel ``(K, C_in, 1)`` and
+    ``np.multiply`` (each product is then an outer product, which BLAS does slowly)."""
+    taps_t = np.ascontiguousarray(_taps(w).transpose(0, 2, 1))
+    return taps_t, np.multiply if w.shape[0] == 1 else np.matmul
+
+
+def _channel_taps(w):
+    """A depthwise ``w (C, 1, *kernel) -> (K, C, 1)``: each channel's factor per offset."""
+    return np.ascontiguousarray(w.reshape(w.shape[0], -1).T[..., None])
 
 
 def _untaps(dw, shape):
@@ -576,7 +526,7 @@ class ShiftedConvolution:
         dy_wide = grid.uncrop(grad)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = grid.spread(dy_wide, _taps(w))
+            dx = grid.spread(dy_wide, *_transposed_taps(w))
         if ctx.needs_input_grad[1]:
             m = grid.margin
             dw = _untaps(grid.weight_grad(source, dy_wide[:, :, m : m + grid.length]), w.shape)
@@ -620,15 +570,12 @@ class ShiftedTransposedConvolution:
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation):
         kernel = w.shape[2:]
-        out = tuple(
-            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-            for n, k, s, p, op, d in zip(
-                x.shape[2:], kernel, stride, padding, output_padding, dilation
-            )
+        out = transposed_output_shape(
+            x.shape[2:], kernel, stride, padding, output_padding, dilation
         )
         grid = PhaseGrid((x.shape[0], w.shape[1]) + out, kernel, stride, padding, dilation)
         x_wide = grid.uncrop(x)  # x on the adjoint convolution's output grid
-        y = grid.spread(x_wide, _taps(w))
+        y = grid.spread(x_wide, *_transposed_taps(w))
         if b is not None:
             y += b.reshape((-1,) + (1,) * len(out))
         ctx.save_for_backward(x_wide, w)

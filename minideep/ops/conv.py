@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from .. import fast, geometry
 from ..autograd import Function
-from ..geometry import ntuple
+from ..geometry import ntuple, transposed_output_shape
 from ..tensor import Tensor
 
 
@@ -113,11 +113,8 @@ class TransposedConvolution(Function):
         if ctx.fast:
             return ctx.fast.forward(ctx, x, w, b, stride, padding, output_padding, dilation)
         kernel = w.shape[2:]
-        out = tuple(
-            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-            for n, k, s, p, op, d in zip(
-                x.shape[2:], kernel, stride, padding, output_padding, dilation
-            )
+        out = transposed_output_shape(
+            x.shape[2:], kernel, stride, padding, output_padding, dilation
         )
         patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
         w2 = w.reshape(w.shape[0], -1)
@@ -216,11 +213,8 @@ class GroupedTransposedConvolution(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, output_padding, dilation, groups):
         kernel = w.shape[2:]
-        out = tuple(
-            (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-            for n, k, s, p, op, d in zip(
-                x.shape[2:], kernel, stride, padding, output_padding, dilation
-            )
+        out = transposed_output_shape(
+            x.shape[2:], kernel, stride, padding, output_padding, dilation
         )
         patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
         n, c_out = x.shape[0], w.shape[1] * groups
