@@ -130,15 +130,21 @@ _ALONG_MIN = 64  # positions per channel from which its sums run along them firs
 _MIN_SIZE = 8192  # smaller inputs: the reference's fewer calls into NumPy are faster
 
 
-def batch_norm(x):
-    """The fast path of ``ops.norm.BatchNorm`` for ``x``, or None for the reference."""
-    if (
+def _channels_apply(x) -> bool:
+    """A CPU float32/float64 array of (N, C, ...) with at least ``_MIN_SIZE`` values, fast
+    paths on: when BatchNorm's and GroupNorm's fast paths run."""
+    return (
         enabled()
         and isinstance(x, np.ndarray)
         and x.dtype in (np.float32, np.float64)
         and x.ndim >= 2
         and x.size >= _MIN_SIZE
-    ):
+    )
+
+
+def batch_norm(x):
+    """The fast path of ``ops.norm.BatchNorm`` for ``x``, or None for the reference."""
+    if _channels_apply(x):
         return ChannelBatchNorm
     return None
 
@@ -261,13 +267,7 @@ def _channel_axes(x):
 
 def group_norm(x):
     """The fast path of ``ops.norm.GroupNorm`` for ``x``, or None for the reference."""
-    if (
-        enabled()
-        and isinstance(x, np.ndarray)
-        and x.dtype in (np.float32, np.float64)
-        and x.ndim >= 2
-        and x.size >= _MIN_SIZE
-    ):
+    if _channels_apply(x):
         return ChannelGroupNorm
     return None
 
