@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .memory import chunk_rows, empty_like, for_each_chunk, zeros_to_read
+from .memory import chunk_rows, constant_to_read, empty_like, for_each_chunk, zeros_to_read
 from .switch import enabled
 
 PIECE = 1 << 16  # elements per piece (256 KB of float32): an op's pieces fit a core's L2
@@ -82,23 +82,9 @@ def _out(a):
     return empty_like(a)
 
 
-_constant_blocks: dict = {}  # (value, dtype) -> a read-only array filled with it
-
-
 def _constant(value, n, dtype):
-    """``n`` copies of ``value`` to read: ``maximum``/``minimum`` against an array run
-    NumPy's SIMD loop, against a scalar a slower one (as for ReLU's block of zeros)."""
-    if value == 0:
-        return zeros_to_read((n,), dtype)
-    key = (float(value), np.dtype(dtype))
-    block = _constant_blocks.get(key)
-    if block is None or block.size < n:
-        if len(_constant_blocks) > 16:
-            _constant_blocks.clear()
-        block = np.full(max(n, PIECE), value, dtype)
-        block.flags.writeable = False
-        _constant_blocks[key] = block
-    return block[:n]
+    """``n`` copies of ``value`` to read (:func:`memory.constant_to_read`)."""
+    return constant_to_read(value, (n,), dtype)
 
 
 # ---------------------------------------------------------------------------- ReLU

@@ -133,18 +133,26 @@ def for_each_chunk(fn, a) -> None:
         fn(slice(start, start + rows))
 
 
-_zero_blocks: dict = {}  # dtype -> a read-only flat array of zeros, grown on demand
+_constant_blocks: dict = {}  # (value, dtype) -> a read-only flat array of it, grown on demand
 
 
-def zeros_to_read(shape, dtype):
-    """A read-only array of zeros (CPU), shared by every caller: an operand for NumPy
-    loops that are fast only between two arrays (see ``fast/activation.py``)."""
+def constant_to_read(value, shape, dtype):
+    """A read-only array filled with ``value`` (CPU), shared by every caller: an operand
+    for NumPy loops that are fast only between two arrays (``maximum``/``minimum`` against
+    an array run NumPy's SIMD loop, against a scalar a slower one; see
+    ``fast/activation.py``)."""
     dtype, size = np.dtype(dtype), math.prod(shape)
-    block = _zero_blocks.get(dtype)
+    key = (float(value), dtype)
+    block = _constant_blocks.get(key)
     if block is None or block.size < size:
-        block = np.zeros(size, dtype)
+        if block is None and len(_constant_blocks) >= 16:  # a few values are ever used
+            _constant_blocks.clear()
+        block = np.full(size, value, dtype)
         block.flags.writeable = False
-        _zero_blocks[dtype] = block
+        _constant_blocks[key] = block
     return block[:size].reshape(shape)
 
 
+def zeros_to_read(shape, dtype):
+    """:func:`constant_to_read` of zeros."""
+    return constant_to_read(0, shape, dtype)
