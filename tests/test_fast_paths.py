@@ -121,6 +121,33 @@ def test_a_view_keeps_the_memory_of_its_array():
     assert memory.pool_idle_bytes() == 2**21
 
 
+FAULTS = r"""
+import resource, numpy as np, minideep
+def step():  # four 512 KB arrays made and freed together, as an op's forward+backward
+    arrays = [np.ones(131072, np.float32) for _ in range(4)]
+    del arrays
+for _ in range(10):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(100):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+    reason="keeping freed memory is a glibc malloc setting",
+)
+def test_freed_memory_is_kept_so_repeated_arrays_make_no_page_faults():
+    assert memory.keep_freed_memory()  # importing minideep already did it; again is harmless
+    faults = int(subprocess.check_output([sys.executable, "-c", FAULTS], text=True))
+    assert faults < 40
+    env = dict(os.environ, MINIDEEP_KEEP_FREED_MEMORY="0")  # glibc as it is: 480 per step here
+    as_is = int(subprocess.check_output([sys.executable, "-c", FAULTS], env=env, text=True))
+    assert as_is > faults
+
+
 def test_pooled_arrays_behave_like_numpy_arrays():
     a = memory.zeros(BIG, np.float64)
     assert isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable
