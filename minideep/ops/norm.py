@@ -113,7 +113,7 @@ class LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, k, eps):
-        ctx.fast = fast.norm.layer_norm(x)  # CPU: row sums by einsum, in place (fast/norm.py)
+        ctx.fast = fast.norm.layer_norm(x)  # CPU: row sums by BLAS, in place (fast/norm.py)
         if ctx.fast:
             return ctx.fast.forward(ctx, x, weight, bias, k, eps)
         axes = tuple(range(x.ndim - k, x.ndim))
