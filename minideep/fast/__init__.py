@@ -17,9 +17,11 @@ where the arithmetic is the same, to rounding where the order of a sum changes).
 * ``activation`` - ReLU against a block of zeros, in chunks; the other activations in
   place in cache-sized pieces; float32 GELU with Phi as one rational function;
 * ``recurrent``  - the LSTM's gates through one sigmoid; the CUDA LSTM recurrence;
-* ``norm``       - LayerNorm, BatchNorm and GroupNorm: sums by einsum, elementwise steps in place;
+* ``norm``       - LayerNorm (sums as matrix-vector products), BatchNorm and GroupNorm
+  (sums by einsum), elementwise steps in place;
 * ``sampling``, ``attention`` - bilinear grid_sample and the attention weights as one Function;
-* ``memory``     - what the CPU paths share: a caching allocator and cache-sized chunks.
+* ``memory``     - what the CPU paths share: a caching allocator and cache-sized chunks;
+  and, for all of minideep, freed memory kept by glibc's malloc (set at import).
 
 ``with md.fast_paths(False):`` (or ``MINIDEEP_FAST_PATHS=0``) runs the reference
 everywhere. What each path saves: ``benchmarks/results/fast_paths.md``.

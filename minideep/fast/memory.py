@@ -22,9 +22,10 @@ import numpy as np
 # glibc's malloc serves an array of more than 128 KB-32 MB from memory it maps for it, or
 # from the top of its heap, and when a free leaves more than a few MB free at the top,
 # it hands that back to the operating system. The next step allocates the same arrays
-# again, and every 4 KB page of them costs a page fault the first time it is written:
-# a LayerNorm(128) forward+backward on 16x64 tokens made 480 faults per call and took
-# 1.76 ms, 0.88 ms without them (benchmarks/results/fast_paths.md). So at import,
+# again, and every 4 KB page of them costs a page fault the first time it is written
+# (whether a loop is hit depends on where its arrays land): a loop of LayerNorm(128)
+# forward+backward on 16x64 tokens made 480 faults per call and ran 1.9x slower than
+# without them (benchmarks/results/fast_paths.md). So at import,
 # minideep asks glibc to keep what is freed: arrays up to 32 MB come from the heap, and
 # the heap is trimmed only beyond 1 GB free. The pool below does the same for the
 # fast paths' big arrays; this covers every array NumPy allocates (the reference ops'

@@ -4,7 +4,8 @@
 The references write a new array for every operator and reduce over axes with NumPy's
 general reductions: about a dozen passes over the activations forward and backward,
 some of them strided. Here the sums (of products) are ``einsum`` loops along contiguous
-rows (no temporary), the per-channel vectors are expanded once to a contiguous row, and
+rows (no temporary; LayerNorm's are matrix-vector products, see :class:`RowLayerNorm`),
+the per-channel vectors are expanded once to a contiguous row, and
 the elementwise steps write into pooled memory in place. Same formulas; the sums run in
 another order, so the results differ by rounding. What they save:
 ``benchmarks/results/fast_paths.md``.
