@@ -8,6 +8,8 @@ any number of spatial dimensions: ``x`` is ``(N, C, *S)``, ``kernel``, ``stride`
 * :func:`output_size` - how many window positions fit along one axis (and
   :func:`transposed_output_shape`, the size a transposed convolution gives);
 * :func:`pad_spatial` / :func:`crop_index` - zero padding and the index that undoes it;
+* :func:`windows_past_the_end`, :func:`pad_end`, :func:`crop_windows` - a transposed
+  convolution whose output padding reaches past its stride;
 * :func:`windows` - every window at once, as a strided *view* of the padded input;
 * :func:`window_slices` - the same windows one kernel offset at a time;
 * :func:`im2col` / :func:`col2im` - windows as the columns of a matrix, and back.
@@ -56,6 +58,42 @@ def transposed_output_shape(
         (n - 1) * s - 2 * p + d * (k - 1) + op + 1
         for n, k, s, p, op, d in zip(spatial, kernel, stride, padding, output_padding, dilation)
     )
+
+
+def windows_past_the_end(stride: tuple, output_padding: tuple) -> tuple:
+    """How many window positions past x's end a transposed convolution's output holds,
+    per axis: ``output_padding // stride``.
+
+    The transposed convolution adds each input position's window into y. Read the other
+    way, y's windows (a convolution over y with the same geometry) number
+    ``S + output_padding // stride`` along an axis: one per input position, and one more
+    for every further ``stride`` positions of output padding. That happens when
+    ``stride <= output_padding < dilation``, which PyTorch allows. Those windows belong to
+    input positions that do not exist: :func:`pad_end` gives x zeros there (they add
+    nothing), and :func:`crop_windows` drops their columns again."""
+    return tuple(op // s for op, s in zip(output_padding, stride))
+
+
+def pad_end(x, extra: tuple):
+    """``x: (N, C, *S)`` with ``extra[i]`` zeros after the end of axis 2+i (an array)."""
+    if not any(extra):
+        return x
+    xp = get_array_module(x)
+    out = xp.zeros(x.shape[:2] + tuple(s + e for s, e in zip(x.shape[2:], extra)), x.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(0, s) for s in x.shape[2:])] = x
+    return out
+
+
+def crop_windows(cols, spatial: tuple, extra: tuple):
+    """``cols: (N, CK, L')``, the windows of ``spatial + extra`` positions, without the
+    windows past ``spatial``: ``(N, CK, prod(spatial))``. Arrays or Tensors (reshape and
+    slicing are differentiable)."""
+    if not any(extra):
+        return cols
+    n, ck = cols.shape[:2]
+    grid = cols.reshape((n, ck) + tuple(s + e for s, e in zip(spatial, extra)))
+    kept = grid[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
+    return kept.reshape(n, ck, math.prod(spatial))
 
 
 def pad_spatial(x, padding: tuple, value: float = 0.0):

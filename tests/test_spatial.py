@@ -64,6 +64,15 @@ CONVS = [
     ("conv_transpose2d", (2, 6, 4, 5), (6, 2, 3, 3), dict(stride=2, padding=1, groups=3)),
     ("conv_transpose2d", (2, 4, 4, 3), (4, 1, 2, 3), dict(stride=2, output_padding=1, groups=4)),
     ("conv_transpose3d", (2, 4, 3, 4, 3), (4, 3, 2, 3, 2), dict(stride=(1, 2, 2), dilation=2)),
+    # output_padding >= stride (allowed below the dilation): windows past the input's end
+    ("conv_transpose2d", (2, 4, 5, 6), (4, 3, 3, 3), dict(dilation=2, output_padding=1)),
+    (
+        "conv_transpose2d",
+        (2, 4, 4, 5),
+        (4, 2, 3, 3),
+        dict(stride=(2, 1), padding=1, dilation=3, output_padding=2, groups=2),
+    ),
+    ("conv_transpose1d", (2, 4, 5), (4, 3, 3), dict(stride=2, dilation=3, output_padding=2)),
     ("conv_transpose3d", (2, 4, 3, 4, 3), (4, 1, 2, 3, 2), dict(stride=2, padding=1, groups=4)),
 ]
 

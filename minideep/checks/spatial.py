@@ -46,6 +46,16 @@ CASES = [
         [randn(2, 3, 4), randn(3, 2, 3), randn(2)],
     ),
     Case(
+        "conv_transpose2d output_padding past the stride (dilation 2)",
+        lambda x, w, b: F.conv_transpose2d(x, w, b, dilation=2, output_padding=1),
+        [randn(1, 2, 3, 3), randn(2, 2, 2, 3), randn(2)],
+    ),
+    Case(
+        "conv_transpose1d groups 2 output_padding past the stride",
+        lambda x, w: F.conv_transpose1d(x, w, stride=2, dilation=3, output_padding=2, groups=2),
+        [randn(2, 4, 3), randn(4, 1, 3)],
+    ),
+    Case(
         "conv_transpose2d groups 2",
         lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, groups=2),
         [randn(2, 4, 3, 2), randn(4, 3, 2, 3), randn(6)],

@@ -102,6 +102,9 @@ class TransposedConvolution(Function):
     out = (S - 1) * s - 2p + d(k - 1) + output_padding + 1.
     y = col2im(W2.T @ x) + b, W2 = w.reshape(C_in, -1);  so, as for any adjoint,
     dx = W2 @ im2col(dy) (a convolution of dy),  dW2 = sum_n x[n] @ im2col(dy)[n].T.
+    When output_padding >= stride (PyTorch allows it below the dilation), y has windows
+    past x's last position: x gets zeros there for col2im, and im2col(dy) loses those
+    columns again (``geometry.windows_past_the_end``).
     """
 
     @staticmethod
@@ -117,14 +120,16 @@ class TransposedConvolution(Function):
             x.shape[2:], kernel, stride, padding, output_padding, dilation
         )
         patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
+        extra = geometry.windows_past_the_end(stride, output_padding)  # usually none
         w2 = w.reshape(w.shape[0], -1)
         x3 = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C_in, L)
+        x3_all = geometry.pad_end(x, extra).reshape(x.shape[0], x.shape[1], -1)
         y_shape = (x.shape[0], w.shape[1]) + out
-        y = patches.col2im(w2.T @ x3, y_shape, kernel, stride, padding, dilation)
+        y = patches.col2im(w2.T @ x3_all, y_shape, kernel, stride, padding, dilation)
         if b is not None:
             y += b.reshape((-1,) + (1,) * len(out))
         ctx.save_for_backward(x3, w)
-        ctx.x_shape, ctx.patches = x.shape, patches
+        ctx.x_shape, ctx.patches, ctx.extra = x.shape, patches, extra
         ctx.geometry = (kernel, stride, padding, dilation)
         return y
 
@@ -139,6 +144,7 @@ class TransposedConvolution(Function):
             x3, w = ctx.saved_tensors
         w2 = w.reshape(w.shape[0], -1)
         cols = Im2Col.run(grad, ctx.patches, *ctx.geometry)  # (N, C_out*K, L)
+        cols = geometry.crop_windows(cols, ctx.x_shape[2:], ctx.extra)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
             dx = (w2 @ cols).reshape(ctx.x_shape)
@@ -217,15 +223,17 @@ class GroupedTransposedConvolution(Function):
             x.shape[2:], kernel, stride, padding, output_padding, dilation
         )
         patches = fast.conv.patches(x, kernel) or geometry  # GPU: CUDA im2col/col2im
+        extra = geometry.windows_past_the_end(stride, output_padding)  # usually none
         n, c_out = x.shape[0], w.shape[1] * groups
         wg = w.reshape(groups, w.shape[0] // groups, -1)  # (g, C_in/g, C_out/g*K)
         xg = x.reshape(n, groups, x.shape[1] // groups, -1)  # (N, g, C_in/g, L)
-        cols = (wg.swapaxes(1, 2) @ xg).reshape(n, wg.shape[2] * groups, -1)
+        xg_all = geometry.pad_end(x, extra).reshape(n, groups, x.shape[1] // groups, -1)
+        cols = (wg.swapaxes(1, 2) @ xg_all).reshape(n, wg.shape[2] * groups, -1)
         y = patches.col2im(cols, (n, c_out) + out, kernel, stride, padding, dilation)
         if b is not None:
             y += b.reshape((-1,) + (1,) * len(out))
         ctx.save_for_backward(xg, w)
-        ctx.x_shape, ctx.patches, ctx.groups = x.shape, patches, groups
+        ctx.x_shape, ctx.patches, ctx.groups, ctx.extra = x.shape, patches, groups, extra
         ctx.geometry = (kernel, stride, padding, dilation)
         return y
 
@@ -240,6 +248,7 @@ class GroupedTransposedConvolution(Function):
         n = grad.shape[0]
         wg = w.reshape(g, w.shape[0] // g, -1)
         cols = Im2Col.run(grad, ctx.patches, *ctx.geometry)  # (N, C_out*K, L)
+        cols = geometry.crop_windows(cols, ctx.x_shape[2:], ctx.extra)
         cols_g = cols.reshape(n, g, -1, cols.shape[2])  # (N, g, C_out/g*K, L)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
