@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from common import median_time, write_results
 
+from minideep import bench
 from minideep.bench import _torch
 
 
@@ -22,6 +23,10 @@ def _warm_torch(run, calls=25):
     for _ in range(calls):
         run()
     return median_time(run, repeats=20)
+
+
+def _f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 def _rows():
@@ -113,8 +118,75 @@ def _rows():
         "input gradient: 3.1M additions",
     )
 
+    # GroupNorm, Sigmoid, GELU at (16, 16, 48, 64): one elementwise pass over the
+    # activations, times the fewest passes each layer's forward+backward can make in
+    # NumPy (GroupNorm: sums and squares, normalise, scale and shift, then two sums and
+    # dx; Sigmoid: -x, exp, +1, 1/. and the backward's 1-y, *y, *g; GELU: Phi's 26
+    # passes, x Phi, and a backward of 7)
+    big = rng.standard_normal((16, 16, 48, 64)).astype(np.float32)
+    ones = np.ones(65536, np.float32)
+    pieces = big.reshape(-1, 65536)  # 256 KB pieces, as the fast paths run them: in cache
+
+    def one_pass():
+        for piece in pieces:
+            np.multiply(piece, ones, out=piece)
+
+    seconds = median_time(one_pass, repeats=50)
+    for layer, count in (("GroupNorm 4 groups", 8), ("Sigmoid", 7), ("GELU", 34)):
+        add(layer, "one elementwise pass over (16, 16, 48, 64), in cache", count, seconds)
+
+    # the mlp and lstm steps of `minideep bench`: their matrix products alone, in NumPy's
+    # OpenBLAS (PyTorch's CPU build calls MKL for the same products)
+    x, w1 = rng.standard_normal((64, 784)).astype(np.float32), _f32(rng, 128, 784)
+    d1, w2, d2 = _f32(rng, 64, 128), _f32(rng, 10, 128), _f32(rng, 64, 10)
+    h1 = _f32(rng, 64, 128)
+
+    def mlp_products():
+        x @ w1.T, h1 @ w2.T, d2.T @ h1, d2 @ w2, d1.T @ x
+
+    add(
+        "training step: mlp",
+        "its five matrix products (OpenBLAS)",
+        1,
+        median_time(mlp_products, repeats=200),
+    )
+    seq, w_ih, w_hh = _f32(rng, 512, 256), _f32(rng, 512, 256), _f32(rng, 512, 128)
+    h, dgates = _f32(rng, 32, 128), _f32(rng, 32, 512)
+    w_hh_t, gates_all = np.ascontiguousarray(w_hh.T), _f32(rng, 512, 512)
+    h_all = _f32(rng, 512, 128)
+
+    def lstm_products():
+        seq @ w_ih.T  # the input projection of all 16 steps
+        for _ in range(16):
+            h @ w_hh_t  # each step's recurrent product, forward
+            dgates @ w_hh  # and backward
+        gates_all @ w_ih, gates_all.T @ seq, gates_all.T @ h_all  # dx, dW_ih, dW_hh
+
+    add(
+        "training step: lstm",
+        "its matrix products (OpenBLAS)",
+        1,
+        median_time(lstm_products, repeats=20),
+    )
+
     if torch is not None:
         torch.set_num_threads(2)
+        for name, module in (
+            ("GroupNorm 4 groups", torch.nn.GroupNorm(4, 16)),
+            ("Sigmoid", torch.nn.Sigmoid()),
+            ("GELU", torch.nn.GELU()),
+        ):
+            t = torch.tensor(big, requires_grad=True)
+            up = torch.tensor(rng.standard_normal(big.shape).astype(np.float32))
+
+            def run_layer(module=module, t=t, up=up):
+                t.grad = None
+                module(t).backward(up)
+
+            add(name, "PyTorch's whole layer, forward+backward", 1, _warm_torch(run_layer))
+        for name in ("mlp", "lstm"):
+            step = bench._torch_step(torch, name, bench.DEFAULT_BATCH[name], "cpu")
+            add(f"training step: {name}", "PyTorch's whole step", 1, _warm_torch(step))
         cases = {
             "Conv2d depthwise 32 k3 p1": (
                 torch.nn.Conv2d(32, 32, 3, padding=1, groups=32),
