@@ -9,6 +9,7 @@ minideep's through ``state_dict``), feeds the same float32 input at a lessons' s
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -120,8 +121,6 @@ def _modules_of(f):
 def _warm_up(run, calls: int = 25, seconds: float = 1.5) -> None:
     """Run a case ``calls`` times (at most ``seconds``) before timing it: PyTorch's
     depthwise convolution took about 20 calls to reach its speed (12 ms, then 4.5)."""
-    import time
-
     start = time.perf_counter()
     for _ in range(calls):
         run()
@@ -130,7 +129,7 @@ def _warm_up(run, calls: int = 25, seconds: float = 1.5) -> None:
 
 
 def layer_rows(
-    repeats: int = 10, quick: bool = False, filter: str = "", rounds: int = 3
+    repeats: int = 10, quick: bool = False, filter: str = "", rounds: int = 5
 ) -> list[dict]:
     """One row per case: minideep and PyTorch forward+backward times (the best of
     ``rounds`` medians of ``repeats`` runs, the two libraries alternating) and their

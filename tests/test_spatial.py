@@ -73,6 +73,12 @@ CONVS = [
         dict(stride=(2, 1), padding=1, dilation=3, output_padding=2, groups=2),
     ),
     ("conv_transpose1d", (2, 4, 5), (4, 3, 3), dict(stride=2, dilation=3, output_padding=2)),
+    (
+        "conv_transpose3d",
+        (1, 4, 2, 3, 2),
+        (4, 1, 2, 2, 3),
+        dict(stride=(1, 2, 1), dilation=(2, 3, 3), output_padding=(1, 2, 2), groups=2),
+    ),
     ("conv_transpose3d", (2, 4, 3, 4, 3), (4, 1, 2, 3, 2), dict(stride=2, padding=1, groups=4)),
 ]
 

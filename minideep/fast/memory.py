@@ -19,22 +19,25 @@ import numpy as np
 # ---------------------------------------------------------------------------
 # Keeping freed memory in the process (glibc).
 #
-# glibc's malloc serves an array of more than 128 KB-32 MB from memory it maps for it, or
-# from the top of its heap, and when a free leaves more than a few MB free at the top,
-# it hands that back to the operating system. The next step allocates the same arrays
-# again, and every 4 KB page of them costs a page fault the first time it is written
-# (whether a loop is hit depends on where its arrays land): a loop of LayerNorm(128)
-# forward+backward on 16x64 tokens made 480 faults per call and ran 1.9x slower than
-# without them (benchmarks/results/fast_paths.md). So at import,
+# glibc's malloc serves an array above its mmap threshold (128 KB at first, rising on its
+# own up to 32 MB as such arrays are freed) from memory it maps for that array alone, and
+# the others from its heap; and when a free leaves more than about twice the threshold
+# free at the top of the heap, it hands that back to the operating system. The next step
+# allocates the same arrays again, and every 4 KB page of them costs a page fault the
+# first time it is written (whether a loop is hit depends on where its arrays land): a
+# loop of LayerNorm(128) forward+backward on 16x64 tokens made 480 faults per call and
+# ran 1.9x slower than without them (benchmarks/results/fast_paths.md). So at import,
 # minideep asks glibc to keep what is freed: arrays up to 32 MB come from the heap, and
-# the heap is trimmed only beyond 1 GB free. The pool below does the same for the
-# fast paths' big arrays; this covers every array NumPy allocates (the reference ops'
-# outputs too). It changes no result. ``MINIDEEP_KEEP_FREED_MEMORY=0`` leaves malloc
-# as it is.
+# the heap is trimmed only beyond 256 MB free. The price: the process keeps up to that
+# much freed memory (and so does each worker or MPI process), and the resident size seen
+# from outside stays near its peak. The pool below does the same for the fast paths' big
+# arrays; this covers every array NumPy allocates (the reference ops' outputs too), and
+# PyTorch's in the same process. It changes no result. ``MINIDEEP_KEEP_FREED_MEMORY=0``
+# leaves malloc as it is.
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
-_KEEP_MMAP_BELOW = 32 << 20  # the largest threshold glibc accepts on 64-bit
-_KEEP_TRIM_ABOVE = 1 << 30
+_KEEP_MMAP_BELOW = 32 << 20  # glibc's own ceiling for the threshold (DEFAULT_MMAP_THRESHOLD_MAX)
+_KEEP_TRIM_ABOVE = 256 << 20
 
 
 def keep_freed_memory() -> bool:

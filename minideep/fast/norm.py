@@ -4,7 +4,8 @@
 The references write a new array for every operator and reduce over axes with NumPy's
 general reductions: about a dozen passes over the activations forward and backward,
 some of them strided. Here the sums (of products) are ``einsum`` loops along contiguous
-rows (no temporary; LayerNorm's are matrix-vector products, see :class:`RowLayerNorm`),
+rows (no temporary; LayerNorm's plain sums are matrix-vector products, see
+:class:`RowLayerNorm`),
 the per-channel vectors are expanded once to a contiguous row, and
 the elementwise steps write into pooled memory in place. Same formulas; the sums run in
 another order, so the results differ by rounding. What they save:
@@ -31,13 +32,15 @@ def layer_norm(x):
 class RowLayerNorm:
     """LayerNorm on the rows of ``x.reshape(-1, n)``.
 
-    The row sums are matrix-vector products (``rows @ ones``, ``rows @ weight``: BLAS
-    reads the matrix once), and so are the column sums of the weight's and bias's
-    gradients (``ones @ rows``). A step against the weight or bias (one value per
-    column) runs on the view ``(rows / t, t * n)`` against the vector repeated t times:
-    NumPy starts its loop once per row, and 128-long rows made that step 2x slower than
-    one between two arrays of the same shape. A step against one value per row (the mean,
-    1/std) keeps the row's own loop."""
+    The plain row sums are matrix-vector products (the mean: ``rows @ ones``; backward,
+    ``g @ w`` and ``(g * xhat) @ w``: BLAS reads the matrix once), and so are the column
+    sums of the weight's and bias's gradients (``ones @ (g * xhat)``, ``ones @ g``); the
+    variance's sum of squares is an ``einsum``. A step against the weight or bias (one
+    value per column) runs on the view ``(rows / t, t * n)`` against the vector repeated
+    t times: NumPy starts its loop once per row, and on 128-long rows a step against the
+    weight took 46 us where one between two arrays took 20-30. A step against one value
+    per row (the mean, 1/std) keeps the row's own loop (2.7x a step between two arrays:
+    ``benchmarks/results/floors.md``)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, k, eps):
@@ -88,7 +91,7 @@ class RowLayerNorm:
             runs = g.reshape(-1, t * n)
             dx = np.multiply(runs, np.tile(w, t), out=empty_like(runs)).reshape(g.shape)
             dx -= mean_d[:, None]
-            dx -= np.multiply(xhat, mean_dx[:, None], out=gx)
+            dx -= np.multiply(xhat, mean_dx[:, None], out=gx)  # gx is spent: dw came first
             dx *= invstd[:, None]
             dx = dx.reshape(grad.shape)
         return dx, dw, db, None, None
@@ -100,7 +103,7 @@ _RUN = 8192  # values in a row of t rows end to end, at most (where n divides it
 def _rows_per_run(rows: int, n: int) -> int:
     """t: the number of rows of n values whose end-to-end run of t*n values replaces a
     row in the steps against one value per column (t divides the number of rows)."""
-    return math.gcd(rows, max(1, _RUN // n)) or 1
+    return math.gcd(rows, max(1, _RUN // n))
 
 
 # ---------------------------------------------------------------------------
