@@ -26,7 +26,7 @@ import numpy as np
 # allocates the same arrays again, and every 4 KB page of them costs a page fault the
 # first time it is written (whether a loop is hit depends on where its arrays land): a
 # loop of LayerNorm(128) forward+backward on 16x64 tokens made 480 faults per call and
-# ran 1.9x slower than without them (benchmarks/results/fast_paths.md). So at import,
+# ran 1.8-1.9x slower than without them (benchmarks/results/fast_paths.md). So at import,
 # minideep asks glibc to keep what is freed: arrays up to 32 MB come from the heap, and
 # the heap is trimmed only beyond 256 MB free. The price: the process keeps up to that
 # much freed memory (and so does each worker or MPI process), and the resident size seen
