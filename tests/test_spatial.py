@@ -99,6 +99,51 @@ def test_convolutions_match_pytorch(name, x_shape, w_shape, kwargs, fast_paths, 
         )
 
 
+EMPTY_BATCH = [
+    ("conv2d", (0, 3, 5, 5), (4, 3, 3, 3), dict(padding=1)),
+    ("conv2d", (0, 4, 5, 5), (4, 1, 3, 3), dict(groups=4)),  # depthwise
+    ("conv3d", (0, 2, 3, 4, 4), (3, 2, 2, 2, 2), dict(stride=2)),
+    ("conv_transpose2d", (0, 3, 4, 4), (3, 2, 4, 4), dict(stride=2, padding=1)),
+    ("conv_transpose1d", (0, 4, 5), (4, 1, 3), dict(groups=2)),
+]
+
+
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "reference"])
+@pytest.mark.parametrize("name, x_shape, w_shape, kwargs", EMPTY_BATCH, ids=str)
+def test_convolutions_of_a_batch_of_no_samples_match_pytorch(
+    name, x_shape, w_shape, kwargs, fast_paths
+):
+    torch = pytest.importorskip("torch")
+    x, w = _arrays(x_shape, w_shape)
+    c_out = w_shape[1] * kwargs.get("groups", 1) if "transpose" in name else w_shape[0]
+    b = _arrays((c_out,))[0]
+    with md.fast_paths(fast_paths):
+        ours = [md.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = getattr(F, name)(*ours, **kwargs)
+        y.sum().backward()
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    expected = getattr(torch.nn.functional, name)(*theirs, **kwargs)
+    expected.sum().backward()
+    assert y.shape == tuple(expected.shape)
+    for t, e in zip(ours, theirs):
+        assert t.grad.shape == tuple(e.grad.shape) and not t.grad.numpy().any()
+
+
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "reference"])
+def test_group_norm_and_layer_norm_of_no_values(fast_paths):
+    with md.fast_paths(fast_paths):
+        norm = md.nn.GroupNorm(2, 4)
+        x = md.zeros(0, 4, 3, 3, requires_grad=True)
+        y = norm(x)
+        y.sum().backward()
+        assert y.shape == (0, 4, 3, 3) and x.grad.shape == (0, 4, 3, 3)
+        assert not norm.weight.grad.numpy().any() and not norm.bias.grad.numpy().any()
+        rows, w = md.zeros(3, 0, requires_grad=True), md.zeros(0, requires_grad=True)
+        out = F.layer_norm(rows, (0,), w)
+        out.sum().backward()
+        assert out.shape == (3, 0) and rows.grad.shape == (3, 0) and w.grad.shape == (0,)
+
+
 def test_groups_one_keeps_the_fast_convolution_and_groups_take_the_grouped_one():
     x, w1, wg = md.randn(2, 4, 6, 6), md.randn(3, 4, 3, 3), md.randn(4, 2, 3, 3)
     y = F.conv2d(x, w1.requires_grad_(True), padding=1)

@@ -24,7 +24,7 @@ from .switch import enabled
 
 def layer_norm(x):
     """The fast path of ``ops.norm.LayerNorm`` for ``x``, or None for the reference."""
-    if enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim >= 2:
+    if enabled() and isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim >= 2 and x.size:
         return RowLayerNorm
     return None
 

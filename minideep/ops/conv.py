@@ -40,6 +40,7 @@ from .. import fast, geometry
 from ..autograd import Function
 from ..geometry import ntuple, transposed_output_shape
 from ..tensor import Tensor
+from .shape import on_no_samples
 
 
 class Convolution(Function):
@@ -324,6 +325,10 @@ def _conv(name, x, weight, bias, stride, padding, dilation, groups, spatial):
         ntuple(padding, spatial, "padding"),
         ntuple(dilation, spatial, "dilation"),
     )
+    if x.shape[0] == 0:
+        return on_no_samples(
+            lambda x1: _conv(name, x1, weight, bias, stride, padding, dilation, groups, spatial), x
+        )
     if groups == 1:
         return Convolution.apply(x, weight, bias, *args)
     return GroupedConvolution.apply(x, weight, bias, *args, groups)
@@ -393,6 +398,13 @@ def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, grou
             f"{stride} or dilation {dilation}"
         )
     args = (stride, ntuple(padding, n, "padding"), output_padding, dilation)
+    if x.shape[0] == 0:
+        return on_no_samples(
+            lambda x1: _conv_transpose(
+                name, x1, weight, bias, stride, padding, output_padding, groups, dilation, n
+            ),
+            x,
+        )
     if groups == 1:
         return TransposedConvolution.apply(x, weight, bias, *args)
     return GroupedTransposedConvolution.apply(x, weight, bias, *args, groups)

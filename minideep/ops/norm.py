@@ -13,6 +13,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .math import where
+from .shape import on_no_samples
 
 
 class BatchNorm(Function):
@@ -270,6 +271,10 @@ def layer_norm(
             raise ValueError(
                 f"layer_norm: {name} has shape {tuple(t.shape)}, expected normalized_shape {shape}"
             )
+    if math.prod(shape) == 0:  # rows of no values: an empty result (its graph included)
+        y = x * 1.0
+        y = y * weight if weight is not None else y
+        return y + bias if bias is not None else y
     return LayerNorm.apply(x, weight, bias, len(shape), eps)
 
 
@@ -294,6 +299,8 @@ def group_norm(
                 f"group_norm: {name} has shape {tuple(t.shape)} but input {tuple(x.shape)} "
                 f"has {x.shape[1]} channels"
             )
+    if x.shape[0] == 0:
+        return on_no_samples(lambda x1: group_norm(x1, num_groups, weight, bias, eps), x)
     return GroupNorm.apply(x, weight, bias, num_groups, eps)
 
 

@@ -212,6 +212,16 @@ def cat(tensors, dim: int = 0) -> Tensor:
     return Cat.apply(dim % tensors[0].ndim, *tensors)
 
 
+def on_no_samples(op, x):
+    """``op(x)`` for a batch of no samples (N = 0, as PyTorch allows): run on one
+    sample of zeros put after x, then keep none of the output's samples. The output has
+    the shape (0, C_out, *out), and every gradient is zero (x's has no elements): the
+    kept slice is empty. The ops themselves need no case for it (NumPy cannot size a
+    reshape's -1 when another axis is 0). Used by the convolutions and GroupNorm."""
+    zero = Tensor(x.xp.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype))
+    return op(cat([x, zero]))[:0]
+
+
 def stack(tensors, dim: int = 0) -> Tensor:
     """Stack equally shaped tensors along a new dimension ``dim``."""
     tensors = list(tensors)
