@@ -8,6 +8,7 @@ any number of spatial dimensions: ``x`` is ``(N, C, *S)``, ``kernel``, ``stride`
 * :func:`output_size` - how many window positions fit along one axis (and
   :func:`transposed_output_shape`, the size a transposed convolution gives);
 * :func:`pad_spatial` / :func:`crop_index` - zero padding and the index that undoes it;
+* :func:`bias_grad` - a convolution's bias gradient, dy summed per channel;
 * :func:`windows_past_the_end`, :func:`pad_end`, :func:`crop_windows` - a transposed
   convolution whose output padding reaches past its stride;
 * :func:`windows` - every window at once, as a strided *view* of the padded input;
@@ -58,6 +59,12 @@ def transposed_output_shape(
         (n - 1) * s - 2 * p + d * (k - 1) + op + 1
         for n, k, s, p, op, d in zip(spatial, kernel, stride, padding, output_padding, dilation)
     )
+
+
+def bias_grad(grad):
+    """A convolution's bias gradient: ``dy (N, C, *out)`` summed over the samples and the
+    positions, one value per channel."""
+    return grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
 
 
 def windows_past_the_end(stride: tuple, output_padding: tuple) -> tuple:

@@ -303,7 +303,7 @@ class DepthwiseConvolution:
             for_each_chunk(correlate, dy)
             dw = dw.reshape(w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None, None
 
 
@@ -531,7 +531,7 @@ class ShiftedConvolution:
             m = grid.margin
             dw = _untaps(grid.weight_grad(source, dy_wide[:, :, m : m + grid.length]), w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None
 
 
@@ -596,5 +596,5 @@ class ShiftedTransposedConvolution:
             m = grid.margin
             dw = _untaps(grid.weight_grad(source, x_wide[:, :, m : m + grid.length]), w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None, None

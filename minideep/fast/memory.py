@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import sys
 import weakref
 
 import numpy as np
+
+from .switch import env_flag
 
 # ---------------------------------------------------------------------------
 # Keeping freed memory in the process (glibc).
@@ -55,7 +56,7 @@ def keep_freed_memory() -> bool:
     )
 
 
-if os.environ.get("MINIDEEP_KEEP_FREED_MEMORY", "1").strip().lower() not in ("0", "false", "off"):
+if env_flag("MINIDEEP_KEEP_FREED_MEMORY"):
     keep_freed_memory()
 
 # ---------------------------------------------------------------------------

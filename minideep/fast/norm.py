@@ -212,10 +212,9 @@ class ChannelBatchNorm:
             for_each_chunk(centre, m)
             var = ch.total(squares) / n
             if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += (momentum * n / (n - 1)) * var
+                from ..ops.norm import update_running_stats  # the reference's own update
+
+                update_running_stats(running_mean, running_var, mean, var, momentum, n)
         else:
             var = running_var
         invstd = (1.0 / (var + eps) ** 0.5).astype(x.dtype)

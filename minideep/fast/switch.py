@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-_enabled = os.environ.get("MINIDEEP_FAST_PATHS", "1").strip().lower() not in ("0", "false", "off")
+
+def env_flag(name: str) -> bool:
+    """An on/off setting from the environment, on unless it says 0, false or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "off")
+
+
+_enabled = env_flag("MINIDEEP_FAST_PATHS")
 
 
 def enabled() -> bool:

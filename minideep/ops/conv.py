@@ -152,7 +152,7 @@ class TransposedConvolution(Function):
         if ctx.needs_input_grad[1]:
             dw = (x3 @ cols.swapaxes(1, 2)).sum(axis=0).reshape(w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(grad.shape[0], grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None, None
 
 
@@ -204,7 +204,7 @@ class GroupedConvolution(Function):
             cols_g = cols.reshape(n, g, -1, cols.shape[2])
             dw = (dy @ cols_g.swapaxes(2, 3)).sum(axis=0).reshape(w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(n, grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None, None
 
 
@@ -257,7 +257,7 @@ class GroupedTransposedConvolution(Function):
         if ctx.needs_input_grad[1]:
             dw = (xg @ cols_g.swapaxes(2, 3)).sum(axis=0).reshape(w.shape)
         if ctx.needs_input_grad[2]:
-            db = grad.reshape(n, grad.shape[1], -1).sum(axis=2).sum(axis=0)
+            db = geometry.bias_grad(grad)
         return dx, dw, db, None, None, None, None, None
 
 

@@ -16,6 +16,15 @@ from .math import where
 from .shape import on_no_samples
 
 
+def update_running_stats(running_mean, running_var, mean, var, momentum: float, n: int):
+    """In place: running = (1 - momentum) running + momentum batch, the variance unbiased
+    (var n / (n - 1), n values per channel), as PyTorch keeps them."""
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += (momentum * n / (n - 1)) * var
+
+
 class BatchNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (axis 1).
 
@@ -51,10 +60,7 @@ class BatchNorm(Function):
             centred = x - mean.reshape(shape)
             var = (centred * centred).mean(axis=axes)
             if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += (momentum * n / (n - 1)) * var
+                update_running_stats(running_mean, running_var, mean, var, momentum, n)
         else:
             centred = x - running_mean.reshape(shape)
             var = running_var
