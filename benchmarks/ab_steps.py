@@ -18,20 +18,9 @@ import statistics
 import subprocess
 import sys
 
-CHILD = r"""
-import json, sys, time, statistics
-import minideep as md
-from minideep import bench
-name = sys.argv[1]
-step = bench._minideep_step(name, bench.DEFAULT_BATCH[name], "cpu")
-reps = {"tiny": 400, "mlp": 200, "lstm": 30, "cnn": 20}[name]
-for _ in range(3):
-    step()
-times = []
-for _ in range(reps):
-    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
-print(json.dumps(statistics.median(times)))
-"""
+# the timing child of steps_vs_torch.py: a fresh process warms up one step, then prints
+# the median of many (its minideep side only here)
+from steps_vs_torch import CHILD
 
 
 def run(tree: str, name: str, fast: str | None) -> float:
@@ -39,7 +28,11 @@ def run(tree: str, name: str, fast: str | None) -> float:
     if fast is not None:
         env["MINIDEEP_FAST_PATHS"] = fast
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, name], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, name, "minideep", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
