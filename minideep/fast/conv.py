@@ -40,7 +40,7 @@ from ..geometry import (
     window_slices,
     windows,
 )
-from .memory import chunk_rows, empty, for_each_chunk, zeros
+from .memory import chunk_rows, empty, for_each_chunk, rows_unbuffered, zeros
 from .switch import enabled
 
 # Inputs smaller than this (float values) take im2col even where the shifted products
@@ -423,7 +423,8 @@ class PhaseGrid:
             if bias is not None:
                 yi += bias[:, None]
 
-        for_each_chunk(accumulate, y)
+        with rows_unbuffered(self.length):  # for the bias
+            for_each_chunk(accumulate, y)
         return self.crop(y)
 
     def spread(self, dy_wide, taps_t, product=np.matmul):
@@ -577,7 +578,8 @@ class ShiftedTransposedConvolution:
         x_wide = grid.uncrop(x)  # x on the adjoint convolution's output grid
         y = grid.spread(x_wide, *_transposed_taps(w))
         if b is not None:
-            y += b.reshape((-1,) + (1,) * len(out))
+            with rows_unbuffered(math.prod(out)):
+                y += b.reshape((-1,) + (1,) * len(out))
         ctx.save_for_backward(x_wide, w)
         ctx.x_shape, ctx.grid = x.shape, grid
         ctx.geometry = (kernel, stride, padding, dilation)

@@ -8,6 +8,7 @@ operation would. What it saves is measured in ``benchmarks/results/fast_paths.md
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import sys
@@ -201,3 +202,19 @@ def constant_to_read(value, shape, dtype):
 def zeros_to_read(shape, dtype):
     """:func:`constant_to_read` of zeros."""
     return constant_to_read(0, shape, dtype)
+
+
+@contextlib.contextmanager
+def rows_unbuffered(length: int):
+    """NumPy's ufuncs between a C-contiguous (rows, length) block and one value per row
+    (a (rows, 1) operand) run 2-2.5x slower than a plain pass when length is under
+    NumPy's buffer size (8192 elements): the iterator joins the rows into one buffered
+    loop and copies the repeated values into its buffers. With the buffer size at most
+    ``length`` it runs row by row, each against a scalar (``benchmarks/results/
+    fast_paths.md``). Rows under 512 values gain little; then this does nothing."""
+    if length < 512 or length >= np.getbufsize():
+        yield
+        return
+    with np.errstate():  # NumPy restores the buffer size with the error state
+        np.setbufsize(length // 16 * 16)
+        yield

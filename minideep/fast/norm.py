@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .memory import chunk_rows, empty, empty_like, for_each_chunk
+from .memory import chunk_rows, empty, empty_like, for_each_chunk, rows_unbuffered
 from .switch import enabled
 
 
@@ -301,78 +301,89 @@ def group_norm(x):
 
 
 class ChannelGroupNorm:
-    """GroupNorm on the (N, G, m) view of x, one cache-sized chunk of samples at a time
-    (each sample's statistics are its own, so every step of a chunk finds it in cache):
-    saves a third of the reference's passes (``benchmarks/results/fast_paths.md``).
-    Keeps what the reference keeps (xhat and invstd, in that view, and weight)."""
+    """GroupNorm one cache-sized chunk of samples at a time (each sample's statistics are
+    its own, so every step of a chunk finds it in cache), with the arithmetic of
+    BatchNorm's fast path: keeps x - mean where the reference keeps xhat, and folds
+    invstd into per-(sample, channel) factors of the affine forward and of the
+    three-term backward, whose sums are taken per (sample, channel) (they give dweight
+    and dbias too). Eleven passes over the activations, forward and backward, where the
+    reference makes about twenty (``benchmarks/results/fast_paths.md``)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, groups, eps):
         n, c = x.shape[0], x.shape[1]
         grouped = np.ascontiguousarray(x).reshape(n, groups, -1)
         m = grouped.shape[2]
+        per = c // groups  # channels per group
         y = empty(grouped.shape, x.dtype)
-        kept = any(ctx.needs_input_grad[:3])  # xhat is saved apart from y for backward
-        xhat = empty_like(grouped) if kept else y  # else y is made in place
-        invstd = np.empty((n, groups, 1), x.dtype)
-        per_channel = (groups, m)  # a sample's values, by group
-        we = np.repeat(weight, m * groups // c).reshape(per_channel) if weight is not None else None
-        be = np.repeat(bias, m * groups // c).reshape(per_channel) if bias is not None else None
+        kept = any(ctx.needs_input_grad[:3])  # x - mean is saved apart from y for backward
+        centred = empty_like(grouped) if kept else y  # else y is made in place
+        invstd = np.empty((n, groups), x.dtype)
 
         def normalise(i):
-            xh, istd = xhat[i], invstd[i]
+            xc = centred[i]
             mean = np.einsum("ngk->ng", grouped[i]) / m
-            np.subtract(grouped[i], mean[:, :, None], out=xh)
-            var = np.einsum("ngk,ngk->ng", xh, xh) / m
-            istd[...] = (1.0 / np.sqrt(var + eps))[:, :, None]
-            xh *= istd
-            if we is not None:
-                np.multiply(xh, we, out=y[i])
-            elif kept:
-                y[i] = xh
-            if be is not None:
-                y[i] += be
+            np.subtract(grouped[i], mean[:, :, None], out=xc)
+            var = np.einsum("ngk,ngk->ng", xc, xc) / m
+            invstd[i] = 1.0 / np.sqrt(var + eps)
+            by_channel = y[i].reshape(len(xc), c, -1)
+            scale = _scale(invstd[i], weight, per)
+            np.multiply(xc.reshape(by_channel.shape), scale, out=by_channel)
+            if bias is not None:
+                by_channel += bias[:, None]
 
-        for_each_chunk(normalise, grouped)
-        ctx.save_for_backward(xhat if kept else None, invstd, weight)
+        with rows_unbuffered(m // per):
+            for_each_chunk(normalise, grouped)
+        ctx.save_for_backward(centred if kept else None, invstd, weight)
         ctx.groups, ctx.eps, ctx.per_channel = groups, eps, (1, -1) + (1,) * (x.ndim - 2)
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        """The reference's formula, with the group sums of dxhat and dxhat * xhat taken
-        from the per-(sample, channel) sums of dy and dy * xhat (which also give dbias
-        and dweight): the sum over a group of dy * weight is sum_c weight_c sum_l dy."""
-        xhat, invstd, weight = ctx.saved_tensors
+        """dx = k dy - k invstd^2 (S(w dy c) / m) c - k S(w dy) / m, with c = x - mean,
+        k = invstd (times weight in the first term) and S the sum over the group: the
+        reference's formula, multiplied out. The group sums are sum_c w_c of the
+        per-(sample, channel) sums of dy and dy c; dweight = sum_n invstd sum_l dy c,
+        dbias = sum_n sum_l dy."""
+        centred, invstd, weight = ctx.saved_tensors
         n, c, groups = grad.shape[0], grad.shape[1], ctx.groups
         g = np.ascontiguousarray(grad).reshape(n, c, -1)
-        xh = xhat.reshape(g.shape)
-        m = xhat.shape[2]
-        sum_dy, sum_dyx = np.empty((n, c), g.dtype), np.empty((n, c), g.dtype)
+        m, per = centred.shape[2], c // groups
+        by_channel = centred.reshape(g.shape)
+        sum_dy, sum_dyc = np.empty((n, c), g.dtype), np.empty((n, c), g.dtype)
         want_dx = ctx.needs_input_grad[0]
-        dx = empty(xhat.shape, g.dtype) if want_dx else None
-        we = np.repeat(weight, m * groups // c).reshape(groups, m) if weight is not None else None
-        tmp = empty((chunk_rows(g),) + xhat.shape[1:], g.dtype) if want_dx else None
+        dx = empty(g.shape, g.dtype) if want_dx else None
+        tmp = empty((chunk_rows(g),) + centred.shape[1:], g.dtype) if want_dx else None
 
         def step(i):
             np.einsum("ncl->nc", g[i], out=sum_dy[i])
-            np.einsum("ncl,ncl->nc", g[i], xh[i], out=sum_dyx[i])
+            np.einsum("ncl,ncl->nc", g[i], by_channel[i], out=sum_dyc[i])
             if not want_dx:
                 return
-            d, xg = dx[i], xhat[i]
-            sum_d, sum_dx = sum_dy[i], sum_dyx[i]
-            if we is not None:
-                np.multiply(g[i].reshape(d.shape), we, out=d)
-                sum_d, sum_dx = sum_d * weight, sum_dx * weight
-            else:
-                d[...] = g[i].reshape(d.shape)
-            mean_d = sum_d.reshape(len(d), groups, -1).sum(axis=2) / m
-            mean_dx = sum_dx.reshape(len(d), groups, -1).sum(axis=2) / m
-            d -= mean_d[:, :, None]
-            d -= np.multiply(xg, mean_dx[:, :, None], out=tmp[: len(d)])
-            d *= invstd[i]
+            d, istd = dx[i], invstd[i]
+            sum_d, sum_dc = sum_dy[i], sum_dyc[i]
+            if weight is not None:
+                sum_d, sum_dc = sum_d * weight, sum_dc * weight
+            k = len(d)
+            mean_d = sum_d.reshape(k, groups, per).sum(axis=2) / m  # (samples, groups)
+            mean_dc = sum_dc.reshape(k, groups, per).sum(axis=2) / m
+            np.multiply(g[i], _scale(istd, weight, per), out=d)
+            t = np.multiply(centred[i], (-(istd**3) * mean_dc)[:, :, None], out=tmp[:k])
+            t += (-istd * mean_d)[:, :, None]
+            d += t.reshape(d.shape)
 
-        for_each_chunk(step, g)
-        dw = sum_dyx.sum(axis=0) if ctx.needs_input_grad[1] else None
+        with rows_unbuffered(g.shape[2]):
+            for_each_chunk(step, g)
+        dw = None
+        if ctx.needs_input_grad[1]:
+            dw = np.einsum("ng,ngk->gk", invstd, sum_dyc.reshape(n, groups, per)).reshape(c)
         db = sum_dy.sum(axis=0) if ctx.needs_input_grad[2] else None
         return dx.reshape(grad.shape) if want_dx else None, dw, db, None, None
+
+
+def _scale(invstd, weight, per: int):
+    """(samples, groups) invstd -> (samples, C, 1) factors invstd (times weight)."""
+    scale = np.repeat(invstd, per, axis=1)
+    if weight is not None:
+        scale *= weight
+    return scale[:, :, None]
