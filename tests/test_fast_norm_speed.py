@@ -55,7 +55,9 @@ def _assert_close(results, dtype):
         np.testing.assert_allclose(a, b, **TOL[dtype])
 
 
-SHAPES = [(16, 5, 7, 9), (1, 3, 4, 70), (7, 3), (2, 4, 5), (3, 2, 3, 4, 5), (300, 33)]
+SHAPES = [
+    (16, 5, 7, 9), (1, 3, 4, 70), (7, 3), (2, 4, 5), (3, 2, 3, 4, 5), (300, 33), (3, 2, 24, 32)
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -418,3 +418,23 @@ def test_max_pool_forward_is_bitwise_the_same_without_a_graph(kernel, stride, pa
     x = np.random.default_rng(13).standard_normal((4, 8, 16, 16)).astype(np.float32)
     plain, recorded = _forward_twice(lambda t: F.max_pool2d(t, kernel, stride, padding), x)
     np.testing.assert_array_equal(plain, recorded)
+
+
+@pytest.mark.parametrize("length, inside", [(3072, 3072), (1000, 992), (100, None), (9000, None)])
+def test_rows_unbuffered_sets_numpys_buffer_size_only_inside(length, inside):
+    """Where the rows are long enough (and shorter than NumPy's buffer) the buffer size
+    is the row length rounded down to a multiple of 16 inside the context, else it is
+    left alone; after the context (even one left by an error) it is what it was."""
+    from minideep.fast.memory import rows_unbuffered
+
+    before = np.getbufsize()
+    with pytest.raises(RuntimeError, match="left by an error"):
+        with rows_unbuffered(length):
+            assert np.getbufsize() == (inside if inside is not None else before)
+            raise RuntimeError("left by an error")
+    assert np.getbufsize() == before
+    a = np.arange(4 * length, dtype=np.float32).reshape(4, length)
+    col = np.arange(1, 5, dtype=np.float32)[:, None]
+    with rows_unbuffered(length):
+        got = a * col
+    np.testing.assert_array_equal(got, np.arange(4 * length).reshape(4, length) * col)

@@ -204,17 +204,22 @@ def zeros_to_read(shape, dtype):
     return constant_to_read(0, shape, dtype)
 
 
-@contextlib.contextmanager
 def rows_unbuffered(length: int):
-    """NumPy's ufuncs between a C-contiguous (rows, length) block and one value per row
-    (a (rows, 1) operand) run 2-2.5x slower than a plain pass when length is under
-    NumPy's buffer size (8192 elements): the iterator joins the rows into one buffered
-    loop and copies the repeated values into its buffers. With the buffer size at most
-    ``length`` it runs row by row, each against a scalar (``benchmarks/results/
-    fast_paths.md``). Rows under 512 values gain little; then this does nothing."""
+    """A context in which NumPy's ufuncs between a C-contiguous (rows, length) block and
+    one value per row (a (rows, 1) operand) run row by row, each row against a scalar.
+
+    Outside it, where ``length`` is under NumPy's buffer size (8192 elements), the
+    iterator joins the rows into one buffered loop and copies the repeated values into
+    its buffers: such a step runs 2-2.5x slower than a plain pass over the block. With
+    the buffer size at most ``length`` it does not (``benchmarks/results/fast_paths.md``).
+    Rows under 512 values gain little, and then this context changes nothing."""
     if length < 512 or length >= np.getbufsize():
-        yield
-        return
+        return contextlib.nullcontext()
+    return _buffer_size(length // 16 * 16)  # NumPy wants a multiple of 16
+
+
+@contextlib.contextmanager
+def _buffer_size(size: int):
     with np.errstate():  # NumPy restores the buffer size with the error state
-        np.setbufsize(length // 16 * 16)
+        np.setbufsize(size)
         yield

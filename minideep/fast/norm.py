@@ -125,13 +125,22 @@ class _Channels:
         self.l = x.size // (self.n * self.c)
         self.shape = (self.n, self.c * self.l)
         self.along = self.l >= _ALONG_MIN
+        self.by_row = self.l >= ROW_MIN
 
     def matrix(self, a):
         return np.ascontiguousarray(a).reshape(self.shape)
 
     def expand(self, v):
-        """(C,) -> (C*L,): each channel's value at each of its positions."""
+        """(C,) -> (C*L,): each channel's value at each of its positions; or, for rows
+        of L values long enough for :func:`memory.rows_unbuffered`, (C, 1), one value per
+        row of :meth:`rows`."""
+        if self.by_row:
+            return v[:, None]
         return np.repeat(v, self.l) if self.l > 1 else v
+
+    def rows(self, a):
+        """A chunk (k, C*L) of the matrix as the (k, C, L) rows :meth:`expand` meets."""
+        return a.reshape(len(a), self.c, self.l) if self.by_row else a
 
     def partial_sums(self, a, dtype):
         """An accumulator for :meth:`add_sums`, one row per sample or one in all."""
@@ -156,6 +165,7 @@ class _Channels:
 
 
 _ALONG_MIN = 64  # positions per channel from which its sums run along them first
+ROW_MIN = 512  # positions per channel from which a per-channel factor is one per row
 _MIN_SIZE = 8192  # smaller inputs: the reference's fewer calls into NumPy are faster
 
 
@@ -203,13 +213,16 @@ class ChannelBatchNorm:
         centred = empty_like(m) if kept else y  # else y is made in place
         squares = ch.partial_sums(m, x.dtype)
 
+        rows = ch.rows
+
         def centre(i):  # and sum the squares while the chunk is in cache
-            np.subtract(m[i], me, out=centred[i])
+            np.subtract(rows(m[i]), me, out=rows(centred[i]))
             if training:
                 ch.add_sums(squares, i, centred, centred)
 
         if training:
-            for_each_chunk(centre, m)
+            with rows_unbuffered(ch.l):
+                for_each_chunk(centre, m)
             var = ch.total(squares) / n
             if running_mean is not None:
                 from ..ops.norm import update_running_stats  # the reference's own update
@@ -224,11 +237,12 @@ class ChannelBatchNorm:
         def normalise(i):
             if not training:
                 centre(i)
-            np.multiply(centred[i], se, out=y[i])
+            np.multiply(rows(centred[i]), se, out=rows(y[i]))
             if be is not None:
-                y[i] += be
+                np.add(rows(y[i]), be, out=rows(y[i]))
 
-        for_each_chunk(normalise, m)
+        with rows_unbuffered(ch.l):
+            for_each_chunk(normalise, m)
         shape = (1, -1) + (1,) * (x.ndim - 2)
         ctx.save_for_backward(
             centred if kept else None,
@@ -254,14 +268,16 @@ class ChannelBatchNorm:
         ke = ch.expand(k)
         dx = empty_like(g) if want_dx else None
         sum_dy, sum_dyc = ch.partial_sums(g, g.dtype), ch.partial_sums(g, g.dtype)
+        rows = ch.rows
 
         def sums(i):  # and, in evaluation, dx while the chunk is in cache
             ch.add_sums(sum_dy, i, g)
             ch.add_sums(sum_dyc, i, g, centred)
             if want_dx and not training:
-                np.multiply(g[i], ke, out=dx[i])
+                np.multiply(rows(g[i]), ke, out=rows(dx[i]))
 
-        for_each_chunk(sums, g)
+        with rows_unbuffered(ch.l):
+            for_each_chunk(sums, g)
         sum_dy, sum_dyc = ch.total(sum_dy), ch.total(sum_dyc)
         if want_dx and training:
             n = grad.size // ch.c
@@ -270,11 +286,13 @@ class ChannelBatchNorm:
             tmp = empty((chunk_rows(g), ch.shape[1]), grad.dtype)
 
             def step(i):
-                np.multiply(g[i], ke, out=dx[i])
-                dx[i] -= np.multiply(centred[i], ae, out=tmp[: len(g[i])])
-                dx[i] -= ce
+                d = rows(dx[i])
+                np.multiply(rows(g[i]), ke, out=d)
+                d -= np.multiply(rows(centred[i]), ae, out=rows(tmp[: len(g[i])]))
+                np.subtract(d, ce, out=d)
 
-            for_each_chunk(step, g)
+            with rows_unbuffered(ch.l):
+                for_each_chunk(step, g)
         dx = dx.reshape(grad.shape) if want_dx else None
         dw = invstd * sum_dyc if want_dw else None
         return dx, dw, sum_dy if want_db else None, None, None, None, None, None
