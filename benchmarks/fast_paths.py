@@ -123,13 +123,16 @@ def main() -> None:
                 times[enabled] = min(times.get(enabled, t), t)
         rows.append(_row(f"training step: {name}", times))
     memory = _freed_memory_rows()
+    per_row = _rows_unbuffered_rows()
     print(format_table(rows))
     print(format_table(memory))
+    print(format_table(per_row))
     save_results(
         "fast_paths",
         {
             "Fast paths against their references (forward+backward)": rows,
             "Keeping freed memory (glibc malloc, fresh processes)": memory,
+            "One value per row of a contiguous block (fast.memory.rows_unbuffered)": per_row,
         },
         RESULTS,
         notes="Written by benchmarks/fast_paths.py. The fast paths: minideep/fast/; "
@@ -183,6 +186,46 @@ def _freed_memory_rows(rounds: int = 5) -> list[dict]:
         rows.append(
             {"LayerNorm 128, (16, 64, 128), a plain loop": label, "ms per call": ms,
              "page faults per call": faults}
+        )  # fmt: skip
+    return rows
+
+
+def _rows_unbuffered_rows(rounds: int = 5) -> list[dict]:
+    """A step between a C-contiguous block and one value per row, in NumPy's default
+    buffered loop and under ``rows_unbuffered``, alternating; beside it the same step
+    against a scalar, one plain pass over the block (best median of ``rounds``)."""
+    from minideep.fast.memory import rows_unbuffered
+
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((16, 16, 48, 64)).astype(np.float32)
+    bias = rng.standard_normal((16, 1, 1)).astype(np.float32)
+    block = rng.standard_normal((32, 3072)).astype(np.float32)
+    factor = rng.standard_normal((32, 1)).astype(np.float32)
+    out = np.empty_like(block)
+    cases = [
+        ("y += bias, y (16, 16, 48, 64), bias (16, 1, 1)", 3072,
+         lambda: np.add(y, bias, out=y), lambda: np.add(y, np.float32(0.5), out=y)),
+        ("block * factor, (32, 3072) * (32, 1), in cache", 3072,
+         lambda: np.multiply(block, factor, out=out),
+         lambda: np.multiply(block, np.float32(0.5), out=out)),
+    ]  # fmt: skip
+    rows = []
+    for name, length, step, scalar in cases:
+        best = {}
+
+        def unbuffered(step=step, length=length):
+            with rows_unbuffered(length):
+                step()
+
+        for _ in range(rounds):
+            for key, fn in (("default", step), ("unbuffered", unbuffered), ("scalar", scalar)):
+                t = median_time(fn, repeats=200)
+                best[key] = min(best.get(key, t), t)
+        rows.append(
+            {"case": name, "default ms": best["default"] * 1e3,
+             "rows_unbuffered ms": best["unbuffered"] * 1e3,
+             "against a scalar ms": best["scalar"] * 1e3,
+             "default / rows_unbuffered": best["default"] / best["unbuffered"]}
         )  # fmt: skip
     return rows
 

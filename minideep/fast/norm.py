@@ -6,7 +6,8 @@ general reductions: about a dozen passes over the activations forward and backwa
 some of them strided. Here the sums (of products) are ``einsum`` loops along contiguous
 rows (no temporary; LayerNorm's plain sums are matrix-vector products, see
 :class:`RowLayerNorm`),
-the per-channel vectors are expanded once to a contiguous row, and
+a per-channel factor meets each channel's row of positions as one value per row (under
+``memory.rows_unbuffered``) or, for short rows, expanded once to a contiguous row, and
 the elementwise steps write into pooled memory in place. Same formulas; the sums run in
 another order, so the results differ by rounding. What they save:
 ``benchmarks/results/fast_paths.md``.
@@ -111,14 +112,18 @@ def _rows_per_run(rows: int, n: int) -> int:
 #
 # The reference broadcasts (1, C, 1, 1) vectors against x and reduces over the axes
 # (0, 2, 3), each step a pass over the whole array. Here x is the matrix (N, C*L) of
-# its samples, each per-channel vector is expanded once to a row of C*L values (NumPy's
-# loops against a contiguous row ran up to 2x faster than against a vector repeated
-# along many short runs), the sums are einsums along each channel's L positions, and
-# sums that read the same data are taken in one pass over it, a chunk at a time.
+# its samples. A per-channel vector meets rows of L >= 512 positions as one value per
+# row, under ``memory.rows_unbuffered`` (NumPy's default loop copies such values into
+# its buffers: 8-16% of the layer); shorter rows meet it expanded once to a row of C*L
+# values (NumPy's loops against a contiguous row ran up to 2x faster than against a
+# vector repeated along many short runs). The sums are einsums along each channel's L
+# positions, and sums that read the same data are taken in one pass over it, a chunk
+# at a time.
 
 
 class _Channels:
-    """x: (N, C, *) as the matrix (N, C*L); per-channel vectors expanded to rows."""
+    """x: (N, C, *) as the matrix (N, C*L); per-channel vectors as one value per row of L
+    positions, or expanded to rows of C*L."""
 
     def __init__(self, x):
         self.n, self.c = x.shape[0], x.shape[1]
@@ -307,8 +312,9 @@ def _channel_axes(x):
 #
 # The reference is LayerNorm's algorithm on the (N, G, m) view, one new array per
 # operator. Here the sums over each group are einsums (sums over each channel's L
-# positions first, which give dweight and dbias as well), the per-channel affine
-# multiplies by a row of C*L values (as for BatchNorm), and the rest runs in place.
+# positions first, which give dweight and dbias as well), x - mean is kept instead of
+# xhat, invstd (and the weight) are per-(sample, channel) factors, one value per row of
+# L positions (``memory.rows_unbuffered``), and the rest runs in place.
 
 
 def group_norm(x):
