@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .memory import empty
+from .memory import empty, rows_unbuffered
 from .switch import enabled, fast_paths
 
 
@@ -132,7 +132,8 @@ class BilinearGridSample(Function):
             gw = empty((c, 4, length), grad.dtype)
             for s in range(n):
                 at = index[s].reshape(-1)
-                np.multiply(g[s][:, None, :], weight[s], out=gw)
+                with rows_unbuffered(length):  # g's row repeated for the four corners
+                    np.multiply(g[s][:, None, :], weight[s], out=gw)
                 for ch in range(c):
                     dx[s, ch] = np.bincount(at, gw[ch].reshape(-1), minlength=h * w)
             dx = dx.reshape(ctx.x_shape)
