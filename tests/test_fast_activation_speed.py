@@ -226,3 +226,19 @@ def test_banded_series_erf_matches_math_erf_at_the_band_edges():
     expected = np.array([math.erf(v) for v in x])
     np.testing.assert_allclose(erf_array(x), expected, rtol=2e-15, atol=1e-15)
     assert np.isnan(erf_array(np.array([np.nan, 1.0])))[0]
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu"])
+def test_sigmoid_and_silu_far_below_zero_are_pytorchs(name):
+    """Below x = -88.7 (float32) exp(-x) overflows and the fast path gives 0, as PyTorch's
+    CPU kernels do (the reference gives exp(x) there, a subnormal down to x = -103)."""
+    torch = pytest.importorskip("torch")
+    a = np.linspace(-110, 10, 3 * fast_activation.MIN_SIZE).astype(np.float32)
+    f = {"sigmoid": F.sigmoid, "silu": F.silu}[name]
+    t = {"sigmoid": torch.sigmoid, "silu": torch.nn.functional.silu}[name]
+    with md.fast_paths(True):
+        ours = f(md.tensor(a)).numpy()
+    theirs = t(torch.from_numpy(a)).numpy()
+    np.testing.assert_array_equal(ours == 0, theirs == 0)
+    f32 = np.finfo(np.float32)
+    np.testing.assert_allclose(ours, theirs, rtol=4 * f32.eps, atol=f32.smallest_subnormal)

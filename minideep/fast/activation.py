@@ -111,8 +111,9 @@ def relu_backward(grad, out):
 
 def _sigmoid_into(a, s):
     """s = sigmoid(a) = 1 / (1 + exp(-a)): four passes where the reference's overflow-free
-    form needs eight. exp(-a) overflows to inf for a below about -88 (float32), and then
-    1 / inf = 0, the sigmoid's value rounded (the caller silences the warning)."""
+    form needs eight. exp(-a) overflows to inf for a below about -88.7 (float32), and then
+    1 / inf = 0 (the caller silences the warning): PyTorch's CPU sigmoid gives 0 there as
+    well, where the reference gives exp(a), a subnormal number down to a = -103."""
     np.negative(a, out=s)
     np.exp(s, out=s)
     s += 1
