@@ -235,3 +235,13 @@ def test_group_norm_gradgradcheck():
     x = _t(rng.standard_normal((2, 4, 3)), requires_grad=True)
     w, b = (_t(rng.standard_normal(4), requires_grad=True) for _ in range(2))
     assert md.gradgradcheck(lambda *a: F.group_norm(*a[:1], 2, *a[1:]), (x, w, b))
+
+
+def test_dots_write_into_a_strided_output():
+    """``_dots`` returns its sums in ``out`` even where ``out`` is not contiguous (a view
+    that reshape would copy)."""
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((2, 3, 50)), rng.standard_normal((2, 3, 50))
+    out = np.zeros((3, 2)).T  # (2, 3), Fortran order
+    md.fast.norm._dots(a, b, out)
+    np.testing.assert_allclose(out, (a * b).sum(axis=-1), rtol=1e-12)

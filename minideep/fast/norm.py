@@ -29,7 +29,10 @@ def _dots(a, b, out):
     product array, as ``einsum`` is, and 2-2.4x faster than its sum of products on rows
     of 3072 (1.2x on rows of 128: ``benchmarks/results/fast_paths.md``)."""
     n = a.shape[-1]
-    np.matmul(a.reshape(-1, 1, n), b.reshape(-1, n, 1), out=out.reshape(-1, 1, 1))
+    into = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+    np.matmul(a.reshape(-1, 1, n), b.reshape(-1, n, 1), out=into.reshape(-1, 1, 1))
+    if into is not out:
+        out[...] = into
     return out
 
 
