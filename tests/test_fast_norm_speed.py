@@ -151,6 +151,7 @@ GROUP_SHAPES = [
     ((5, 4), 2),
     ((3, 6, 2, 3, 5), 6),
     ((2, 4, 9000), 1),
+    ((3, 4, 24, 32), 2),  # rows of 768: the per-(sample, channel) steps row by row
 ]
 
 
@@ -245,3 +246,30 @@ def test_dots_write_into_a_strided_output():
     out = np.zeros((3, 2)).T  # (2, 3), Fortran order
     md.fast.norm._dots(a, b, out)
     np.testing.assert_allclose(out, (a * b).sum(axis=-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group"])
+@pytest.mark.parametrize("wanted", ["x", "weight", "bias", "weight and bias", "x and bias"])
+def test_norm_with_some_gradients_wanted_equals_the_reference(norm, wanted):
+    """Only some inputs want a gradient (a frozen weight, an input that is data): the
+    fast backward gives those, equal to the reference's, and leaves the others None."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 4, 24, 32))
+    w, b = rng.standard_normal(4), rng.standard_normal(4)
+    upstream = rng.standard_normal(x.shape)
+    results = []
+    for enabled in (True, False):
+        with md.fast_paths(enabled):
+            named = ((x, "x"), (w, "weight"), (b, "bias"))
+            ts = [_t(a, requires_grad=name in wanted) for a, name in named]
+            if norm == "batch":
+                out = F.batch_norm(ts[0], None, None, ts[1], ts[2], training=True)
+            else:
+                out = F.group_norm(ts[0], 2, ts[1], ts[2])
+            assert (out._ctx.fast is not None) == enabled
+            out.backward(_t(upstream))
+            results.append([t.grad.numpy() if t.grad is not None else None for t in ts])
+    for fast, ref in zip(*results):
+        assert (fast is None) == (ref is None)
+        if fast is not None:
+            np.testing.assert_allclose(fast, ref, **TOL[np.float64])

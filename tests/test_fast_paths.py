@@ -433,8 +433,3 @@ def test_rows_unbuffered_sets_numpys_buffer_size_only_inside(length, inside):
             assert np.getbufsize() == (inside if inside is not None else before)
             raise RuntimeError("left by an error")
     assert np.getbufsize() == before
-    a = np.arange(4 * length, dtype=np.float32).reshape(4, length)
-    col = np.arange(1, 5, dtype=np.float32)[:, None]
-    with rows_unbuffered(length):
-        got = a * col
-    np.testing.assert_array_equal(got, np.arange(4 * length).reshape(4, length) * col)

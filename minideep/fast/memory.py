@@ -211,7 +211,8 @@ def rows_unbuffered(length: int):
     Outside it, where ``length`` is under NumPy's buffer size (8192 elements), the
     iterator joins the rows into one buffered loop and copies the repeated values into
     its buffers: such a step runs 2-2.5x slower than a plain pass over the block. With
-    the buffer size at most ``length`` it does not (``benchmarks/results/fast_paths.md``).
+    the buffer size at most ``length`` it does not (``benchmarks/results/fast_paths.md``);
+    the size is put back on leaving, even through an error.
     Rows under 512 values gain little, and then this context changes nothing."""
     if length < 512 or length >= np.getbufsize():
         return contextlib.nullcontext()
@@ -220,6 +221,8 @@ def rows_unbuffered(length: int):
 
 @contextlib.contextmanager
 def _buffer_size(size: int):
-    with np.errstate():  # NumPy restores the buffer size with the error state
-        np.setbufsize(size)
+    old = np.setbufsize(size)
+    try:
         yield
+    finally:
+        np.setbufsize(old)

@@ -3,9 +3,9 @@
 
 The references write a new array for every operator and reduce over axes with NumPy's
 general reductions: about a dozen passes over the activations forward and backward,
-some of them strided. Here the sums (of products) are ``einsum`` loops along contiguous
-rows (no temporary; LayerNorm's plain sums are matrix-vector products, see
-:class:`RowLayerNorm`),
+some of them strided. Here the plain sums are ``einsum`` loops along contiguous rows
+(LayerNorm's are matrix-vector products, see :class:`RowLayerNorm`) and the sums of
+products batched BLAS dots (:func:`_dots`), neither with a temporary array;
 a per-channel factor meets each channel's row of positions as one value per row (under
 ``memory.rows_unbuffered``) or, for short rows, expanded once to a contiguous row, and
 the elementwise steps write into pooled memory in place. Same formulas; the sums run in
@@ -129,9 +129,9 @@ def _rows_per_run(rows: int, n: int) -> int:
 # row, under ``memory.rows_unbuffered`` (NumPy's default loop copies such values into
 # its buffers: 8-16% of the layer); shorter rows meet it expanded once to a row of C*L
 # values (NumPy's loops against a contiguous row ran up to 2x faster than against a
-# vector repeated along many short runs). The sums are einsums along each channel's L
-# positions, and sums that read the same data are taken in one pass over it, a chunk
-# at a time.
+# vector repeated along many short runs). The sums are einsums (the sums of products
+# BLAS dots) along each channel's L positions, and sums that read the same data are
+# taken in one pass over it, a chunk at a time.
 
 
 class _Channels:
@@ -327,10 +327,10 @@ def _channel_axes(x):
 # GroupNorm: statistics per sample and group, the affine per channel.
 #
 # The reference is LayerNorm's algorithm on the (N, G, m) view, one new array per
-# operator. Here the sums over each group are einsums (sums over each channel's L
-# positions first, which give dweight and dbias as well), x - mean is kept instead of
-# xhat, invstd (and the weight) are per-(sample, channel) factors, one value per row of
-# L positions (``memory.rows_unbuffered``), and the rest runs in place.
+# operator. Here the sums over each group are einsums and BLAS dots (sums over each
+# channel's L positions first, which give dweight and dbias as well), x - mean is kept
+# instead of xhat, invstd (and the weight) are per-(sample, channel) factors, one value
+# per row of L positions (``memory.rows_unbuffered``), and the rest runs in place.
 
 
 def group_norm(x):

@@ -177,7 +177,7 @@ class GroupNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, groups, eps):
-        ctx.fast = fast.norm.group_norm(x)  # CPU: sums by einsum, in place (fast/norm.py)
+        ctx.fast = fast.norm.group_norm(x)  # CPU: fewer passes, in place (fast/norm.py)
         if ctx.fast:
             return ctx.fast.forward(ctx, x, weight, bias, groups, eps)
         grouped = x.reshape(x.shape[0], groups, -1)
