@@ -54,16 +54,15 @@ from .activation import stable_sigmoid as sigmoid
 
 
 def _project_inputs(x, w_ih, biases):
-    """gx (T, N, G*H) = x @ W_ih^T + the sum of the biases in ``biases``: one GEMM for
-    all steps, then one pass over gx for all the biases (summed first).
+    """gx (T, N, G*H) = x @ W_ih^T + every bias in ``biases``: one GEMM for all steps.
 
     Returns gx and x as a contiguous (T*N, I) matrix (kept for dW_ih)."""
     T, N, I = x.shape
     x2d = x.reshape(T * N, I)
     gx = x2d @ w_ih.T
-    given = [b for b in biases if b is not None]
-    if given:
-        gx += given[0] if len(given) == 1 else sum(given[1:], given[0])
+    for b in biases:
+        if b is not None:
+            gx += b
     return gx.reshape(T, N, -1), x2d
 
 
