@@ -130,17 +130,6 @@ class CudaPatches:
         return col2im_2d(cols, x_shape, kernel, stride, padding, dilation, out)
 
 
-def _summed_products(a, b):
-    """``sum_n a[n] @ b[n].T`` for a (N, P, L) and b (N, Q, L) -> (P, Q): a weight
-    gradient, one batched product over long rows. Computed the other way round,
-    ``(sum_n b[n] @ a[n].T).T``, when Q > P: OpenBLAS is faster with the longer side as
-    the rows of each product (0.48-0.92 of the time for Q > P at the convolutions' shapes,
-    1.23-1.28 for Q < P: ``benchmarks/results/fast_paths.md``)."""
-    if b.shape[1] > a.shape[1]:
-        return np.matmul(b, a.transpose(0, 2, 1)).sum(axis=0).T
-    return np.matmul(a, b.transpose(0, 2, 1)).sum(axis=0)
-
-
 def _product(a, b, shape):
     """``a @ b`` (of ``shape``, batch dims first), into memory from the CPU pool."""
     shape = tuple(shape[:-1]) + (b.shape[-1],)
@@ -181,7 +170,7 @@ class FoldedBiasConvolution:
                 dx = ChunkedPatches.col2im(dcols, ctx.x_shape, *ctx.geometry)
             del dcols  # (pooled memory, free again for dW's product)
         if ctx.needs_input_grad[1]:
-            dw_cols = _summed_products(dy, cols)
+            dw_cols = np.matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)
             dw = dw_cols[:, :rows].reshape(w.shape)
             if ctx.folded:
                 db = dw_cols[:, rows].copy()
@@ -476,7 +465,7 @@ class PhaseGrid:
 
         def accumulate(i):  # one chunk of the batch
             for k, (j, run) in enumerate(runs):
-                dw[k] += _summed_products(dy[i], source[i][:, j, :, run])
+                dw[k] += np.matmul(dy[i], source[i][:, j, :, run].transpose(0, 2, 1)).sum(axis=0)
 
         for_each_chunk(accumulate, dy)
         return dw

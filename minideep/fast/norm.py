@@ -64,7 +64,7 @@ class RowLayerNorm:
         mean = rows @ ones
         mean *= 1 / n
         xhat = np.subtract(rows, mean[:, None], out=empty_like(rows))
-        var = _dots(xhat, xhat, np.empty(len(rows), x.dtype))
+        var = np.einsum("ij,ij->i", xhat, xhat)
         var *= 1 / n
         invstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
         xhat *= invstd[:, None]
@@ -171,10 +171,7 @@ class _Channels:
         ab = (a[i],) if b is None else (a[i], b[i])
         if self.along:
             ab = tuple(t.reshape(len(t), self.c, self.l) for t in ab)
-            if b is None:
-                np.einsum("ncl->nc", *ab, out=acc[i])
-            else:
-                _dots(*ab, acc[i])
+            np.einsum(",".join(["ncl"] * len(ab)) + "->nc", *ab, out=acc[i])
         else:
             acc += np.einsum(",".join(["nj"] * len(ab)) + "->j", *ab)
 
