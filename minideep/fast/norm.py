@@ -308,7 +308,7 @@ class ChannelBatchNorm:
                 d = rows(dx[i])
                 np.multiply(rows(g[i]), ke, out=d)
                 d -= np.multiply(rows(centred[i]), ae, out=rows(tmp[: len(g[i])]))
-                np.subtract(d, ce, out=d)
+                d -= ce
 
             with rows_unbuffered(ch.l):
                 for_each_chunk(step, g)
